@@ -1,0 +1,3 @@
+module schedkit.local/testenv/tokenserver
+
+go 1.21
