@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of schedkit on Debian 12 (bookworm).
+# Idempotent: a second run checks what is there and prints nothing unless it has work to do.
+#   hack/deps.sh            build + unit-test dependencies, plus the tools for every test tier
+#   SCHEDKIT_DEPS=build     only what building and unit tests need
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+
+BUILD_PKGS=(
+  build-essential cmake ninja-build pkg-config git ca-certificates curl
+  clang-19 lld-19 llvm-19 libclang-rt-19-dev clang-format
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libcpprest-dev libyaml-cpp-dev libarchive-dev libssl-dev nlohmann-json3-dev
+  libcli11-dev libspdlog-dev libfmt-dev googletest libgtest-dev libgmock-dev
+  libelf-dev zlib1g-dev libzstd-dev civetweb libcivetweb-dev
+)
+BACKPORT_PKGS=(libbpf-dev bpftool)
+TEST_PKGS=(
+  qemu-system-x86 busybox-static cpio zstd xz-utils kmod crun
+  docker-registry skopeo apache2-utils openssl iproute2 jq
+)
+
+pkgs=("${BUILD_PKGS[@]}")
+[ "${SCHEDKIT_DEPS:-all}" = build ] || pkgs+=("${TEST_PKGS[@]}")
+
+missing() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
+  done
+}
+
+ensure_backports() {
+  local f=/etc/apt/sources.list.d/bookworm-backports.sources
+  grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ && return 0
+  log "adding bookworm-backports (libbpf 1.4, bpftool 7.5)"
+  as_root tee "$f" >/dev/null <<SRC
+Types: deb
+URIs: $DEBIAN_MIRROR
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  APT_UPDATED=
+}
+
+libbpf_ok() {
+  # bookworm's libbpf 1.1 lacks what .struct_ops.link needs; require the 1.4 backport.
+  local v
+  v=$(dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/null || true)
+  [ -n "$v" ] && dpkg --compare-versions "$v" ge 1:1.4 && command -v bpftool >/dev/null &&
+    bpftool version 2>/dev/null | grep -qE 'bpftool v7\.([5-9]|[1-9][0-9])'
+}
+
+install_debian() {
+  local need
+  mapfile -t need < <(missing "${pkgs[@]}")
+  ensure_backports
+  if [ ${#need[@]} -eq 0 ] && libbpf_ok; then return 0; fi
+  log "installing from Debian: ${need[*]} ${BACKPORT_PKGS[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -qq
+  if [ ${#need[@]} -gt 0 ]; then
+    as_root apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+  libbpf_ok || as_root apt-get install -y -qq --no-install-recommends -t bookworm-backports \
+    "${BACKPORT_PKGS[@]}" >/dev/null
+  libbpf_ok || die "libbpf-dev >= 1.4 and bpftool >= 7.5 from bookworm-backports are required"
+}
+
+# prometheus-cpp is not packaged for bookworm: build Debian's upstream tarball into a cached prefix.
+PROM_VERSION=1.0.2
+PROM_PREFIX=$SCHEDKIT_CACHE/prometheus-cpp-$PROM_VERSION
+install_prometheus_cpp() {
+  [ -f "$PROM_PREFIX/.done" ] && return 0
+  log "building prometheus-cpp $PROM_VERSION into $PROM_PREFIX"
+  local src=$SCHEDKIT_CACHE/src; mkdir -p "$src"
+  local tarball=$src/prometheus-cpp_$PROM_VERSION.orig.tar.gz
+  if [ ! -s "$tarball" ]; then
+    # The pool path is stable for a given version; fall back to apt's source lookup.
+    curl -fsSL -o "$tarball.tmp" "$DEBIAN_MIRROR/pool/main/p/prometheus-cpp/prometheus-cpp_$PROM_VERSION.orig.tar.gz" ||
+      (cd "$src" && foreign_apt trixie-src "deb-src $DEBIAN_MIRROR trixie main" -- \
+        source --download-only -qq "prometheus-cpp=$PROM_VERSION" >/dev/null 2>&1 &&
+        mv "prometheus-cpp_$PROM_VERSION.orig.tar.gz" "$tarball.tmp") ||
+      die "could not download prometheus-cpp $PROM_VERSION source"
+    mv "$tarball.tmp" "$tarball"
+  fi
+  local work; work=$(mktemp -d)
+  tar -xzf "$tarball" -C "$work"
+  cmake -S "$work"/prometheus-cpp-* -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_INSTALL_PREFIX="$PROM_PREFIX" -DBUILD_SHARED_LIBS=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
+    -DENABLE_PUSH=OFF -DENABLE_COMPRESSION=OFF -DENABLE_TESTING=OFF -DUSE_THIRDPARTY_LIBRARIES=OFF \
+    >"$work/configure.log" 2>&1 || { cat "$work/configure.log"; die "prometheus-cpp configure failed"; }
+  cmake --build "$work/build" >"$work/build.log" 2>&1 || { tail -50 "$work/build.log"; die "prometheus-cpp build failed"; }
+  cmake --install "$work/build" >/dev/null
+  touch "$PROM_PREFIX/.done"
+  rm -rf "$work"
+}
+
+# etcd >= 3.5.11 for a current kube-apiserver: Debian trixie's etcd-server, extracted, never installed.
+ETCD_SERIES=${ETCD_SERIES:-3.5}
+install_etcd() {
+  local have
+  have=$(ls -d "$SCHEDKIT_CACHE"/etcd-"$ETCD_SERIES".*/bin/etcd 2>/dev/null | sort -V | tail -1 || true)
+  [ -n "$have" ] && return 0
+  log "fetching etcd-server $ETCD_SERIES from Debian trixie"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && foreign_apt trixie "deb $DEBIAN_MIRROR trixie main" -- download -qq etcd-server >/dev/null) ||
+    die "could not download etcd-server from trixie"
+  local deb; deb=$(ls "$tmp"/etcd-server_*.deb)
+  local ver; ver=$(dpkg-deb -f "$deb" Version | sed 's/-.*//; s/^[0-9]*://')
+  case $ver in "$ETCD_SERIES".*) ;; *) die "trixie offers etcd $ver, wanted $ETCD_SERIES.x" ;; esac
+  dpkg-deb -x "$deb" "$tmp/x"
+  mkdir -p "$SCHEDKIT_CACHE/etcd-$ver/bin"
+  cp "$tmp"/x/usr/bin/etcd* "$SCHEDKIT_CACHE/etcd-$ver/bin/"
+  rm -rf "$tmp"
+}
+
+install_debian
+install_prometheus_cpp
+if [ "${SCHEDKIT_DEPS:-all}" != build ]; then
+  install_etcd
+fi
