@@ -152,23 +152,35 @@ proc_start() {
   echo $! >"$pidfile"
 }
 
-# proc_stop PIDFILE BIN DIR NAME [TIMEOUT_S]: SIGTERM, wait, then SIGKILL. Quiet when not running.
+# pid_gone PID: the process has exited (a zombie waiting for its parent counts as gone).
+pid_gone() {
+  local state
+  [ -e "/proc/$1" ] || return 0
+  state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 0
+  [ -z "$state" ] || [ "$state" = Z ] || [ "$state" = X ]
+}
+
+# proc_stop PIDFILE BIN DIR NAME [TIMEOUT_S]: SIGTERM, wait until the process is gone, then SIGKILL.
+# Quiet when it is not running.
 proc_stop() {
   local pidfile=$1 bin=$2 dir=$3 name=$4 timeout=${5:-20} pid i
   if ! proc_alive "$pidfile" "$bin" "$dir"; then rm -f "$pidfile"; return 0; fi
   pid=$(cat "$pidfile")
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < timeout * 10; i++)); do
-    proc_alive "$pidfile" "$bin" "$dir" || { rm -f "$pidfile"; return 0; }
+    pid_gone "$pid" && { rm -f "$pidfile"; return 0; }
     sleep 0.1
   done
-  log "$name (pid $pid) did not stop within ${timeout}s of SIGTERM; sending SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    proc_alive "$pidfile" "$bin" "$dir" || { rm -f "$pidfile"; return 0; }
+  # Still the same program (not a recycled pid)? Then force it.
+  if proc_alive "$pidfile" "$bin" "$dir"; then
+    log "$name (pid $pid) did not stop within ${timeout}s of SIGTERM; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  for ((i = 0; i < 100; i++)); do
+    pid_gone "$pid" && { rm -f "$pidfile"; return 0; }
     sleep 0.1
   done
-  die "$name (pid $pid) survived SIGKILL"
+  die "$name (pid $pid) is still there after SIGKILL"
 }
 
 # wait_for SECONDS WHAT PIDFILE BIN DIR LOG CMD...: retries CMD until it succeeds; fails early (with
