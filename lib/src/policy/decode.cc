@@ -478,6 +478,10 @@ void decodeScheduler(Decoder& d, const json& j, const std::string& path, Schedul
       std::string name, why;
       if (d.string(e, "name", p, name, true, 253)) {
         if (!isDnsSubdomain(name, &why)) d.fail(Decoder::sub(p, "name"), why);
+        if (std::find(s.imagePullSecrets.begin(), s.imagePullSecrets.end(), name) !=
+            s.imagePullSecrets.end()) {
+          d.fail(Decoder::sub(p, "name"), "duplicate pull secret " + quote(name));
+        }
         s.imagePullSecrets.push_back(name);
       }
     }

@@ -209,6 +209,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,"
                 "a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a,a]}",
                 "spec.scheduler.args: must have at most 64 items, not 65"},
+        BadCase{"duplicate pull secret",
+                "scheduler: {image: a/b:1, imagePullSecrets: [{name: r}, {name: r}]}",
+                "spec.scheduler.imagePullSecrets[1].name: duplicate pull secret \"r\""},
         BadCase{"args not list", "scheduler: {hostPath: /x, args: --fast}",
                 "spec.scheduler.args: must be a list, not string"}),
     [](const auto& param_info) {
