@@ -565,6 +565,11 @@ void NodeEngine::reconcile() {
     return;
   }
 
+  if (!desired_->blockedReason.empty()) {
+    setPhase(desired_->blockedPhase, desired_->blockedReason, desired_->blockedMessage);
+    return;
+  }
+
   std::string key = revisionKey();
   if (key != failureKey_) {
     failureKey_ = key;

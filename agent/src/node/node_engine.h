@@ -25,6 +25,11 @@ struct DesiredScheduler {
   policy::HealthSpec health;
   std::string minKernel;                   // from the image, empty = any sched_ext kernel
   std::vector<std::string> conflictsWith;  // policies tied with this one at the top priority
+  // Set while the scheduler cannot be started yet (image being pulled, pull failed): the engine
+  // reports it and leaves whatever runs now running.
+  std::string blockedReason;
+  std::string blockedMessage;
+  policy::NodePhase blockedPhase = policy::NodePhase::kPulling;
   friend bool operator==(const DesiredScheduler&, const DesiredScheduler&) = default;
 };
 

@@ -493,3 +493,29 @@ TEST(DecideExitActionTest, ByKind) {
 
 }  // namespace
 }  // namespace schedkit::agent
+
+namespace schedkit::agent {
+namespace {
+
+TEST_F(NodeEngineTest, BlockedDesiredKeepsTheCurrentSchedulerRunning) {
+  ASSERT_TRUE(engine_->start().isOk());
+  engine_->setDesired(desired("a"), {});
+  settle();
+  auto d = desired("a", SchedulerType::kBpfObject, "rev2");
+  d.blockedReason = "PullFailed";
+  d.blockedMessage = "registry unreachable";
+  d.blockedPhase = NodePhase::kFailed;
+  engine_->setDesired(d, {});
+  clock_.advance(1h);
+  EXPECT_EQ(st().phase, NodePhase::kFailed);
+  EXPECT_EQ(kernel_.state.state, EnableState::kEnabled) << "the old scheduler keeps running";
+  EXPECT_EQ(bpf_.stops, 0);
+  d.blockedReason.clear();
+  engine_->setDesired(d, {});
+  settle();
+  EXPECT_EQ(st().phase, NodePhase::kRunning);
+  EXPECT_EQ(st().revision, "rev2");
+}
+
+}  // namespace
+}  // namespace schedkit::agent

@@ -1,0 +1,69 @@
+#include "app/options.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+
+namespace schedkit::agent {
+
+Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
+  AgentOptions o;
+  CLI::App app{
+      "schedkit-agent: runs the sched_ext scheduler that SchedulerPolicies choose for this node,\n"
+      "watches the kernel for ejections, falls back to the default scheduler after repeated\n"
+      "failures, and reports the node's state.\n\n"
+      "Standalone mode (no Kubernetes): --policy-file FILE|DIR. The node state is written as JSON\n"
+      "to STATE_DIR/node-state.json on every change. On SIGTERM the agent exits and leaves the\n"
+      "scheduler attached (a restarted agent re-adopts it); --detach-on-exit detaches it first.\n"
+      "SIGHUP re-reads the policy files.",
+      "schedkit-agent"};
+  app.get_formatter()->column_width(34);
+  std::string logFormat = "text", logLevel = "info";
+  if (const char* n = std::getenv("NODE_NAME")) o.nodeName = n;
+  app.add_option("--policy-file", o.policyFile,
+                 "SchedulerPolicy YAML/JSON file, or a directory of them (standalone mode)")
+      ->required();
+  app.add_option("--node-name", o.nodeName, "This node's name (default: $NODE_NAME, else hostname)");
+  app.add_option("--node-labels", o.nodeLabels,
+                 "This node's labels for nodeSelector matching, e.g. schedkit.io/pool=latency,zone=a");
+  app.add_option("--state-dir", o.stateDir, "Where the agent keeps its state")->capture_default_str();
+  app.add_option("--host-root", o.hostRoot,
+                 "Where the host's / is mounted (/sys, /proc, /dev/kmsg are read under it)")
+      ->capture_default_str();
+  app.add_flag("--detach-on-exit", o.detachOnExit,
+               "Detach the scheduler on SIGTERM instead of leaving it running");
+  app.add_option("--crun", o.crunPath, "OCI runtime used to run binary schedulers")->capture_default_str();
+  app.add_option("--log-format", logFormat, "text or json")->capture_default_str();
+  app.add_option("--log-level", logLevel, "debug, info, warn or error")->capture_default_str();
+  app.add_option("--exit-reason-grace-ms", o.exitReasonGraceMs,
+                 "How long to wait for the kernel's exit reason after a scheduler is seen gone")
+      ->capture_default_str();
+  app.set_version_flag("--version", "schedkit-agent 0.1.0");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    return cancelled(app.help());
+  } catch (const CLI::CallForVersion& e) {
+    return cancelled(std::string(e.what()) + "\n");
+  } catch (const CLI::ParseError& e) {
+    return invalidArgument(std::string(e.what()) + "\nRun with --help for usage.\n");
+  }
+  auto lf = parseLogFormat(logFormat);
+  if (!lf.isOk()) return invalidArgument("--log-format: " + lf.status().message() + "\n");
+  o.logFormat = *lf;
+  auto ll = parseLogLevel(logLevel);
+  if (!ll.isOk()) return invalidArgument("--log-level: " + ll.status().message() + "\n");
+  o.logLevel = *ll;
+  if (o.nodeName.empty()) {
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) == 0) o.nodeName = host;
+  }
+  if (o.nodeName.empty()) return invalidArgument("--node-name is required (no hostname)\n");
+  if (o.exitReasonGraceMs < 0 || o.exitReasonGraceMs > 60000) {
+    return invalidArgument("--exit-reason-grace-ms must be between 0 and 60000\n");
+  }
+  return o;
+}
+
+}  // namespace schedkit::agent

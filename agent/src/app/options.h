@@ -1,0 +1,27 @@
+#pragma once
+
+#include <string>
+
+#include "schedkit/common/logger.h"
+#include "schedkit/common/status.h"
+
+namespace schedkit::agent {
+
+struct AgentOptions {
+  std::string policyFile;        // standalone mode: a file or a directory
+  std::string nodeName;
+  std::string nodeLabels;        // "k=v,k2=v2"
+  std::string stateDir = "/var/lib/schedkit";
+  std::string hostRoot = "/";
+  bool detachOnExit = false;
+  std::string crunPath = "crun";
+  LogFormat logFormat = LogFormat::kText;
+  LogLevel logLevel = LogLevel::kInfo;
+  int exitReasonGraceMs = 300;
+};
+
+// Parses argv. Returns the options, or a Status whose message is what to print: for --help and
+// --version the code is kCancelled (print to stdout, exit 0); otherwise an error (exit 2).
+Result<AgentOptions> parseAgentOptions(int argc, char** argv);
+
+}  // namespace schedkit::agent
