@@ -51,7 +51,7 @@ if [ -n "${net:-}" ]; then
   echo "nameserver 10.0.2.3" >/etc/resolv.conf
 fi
 
-cd /root
+cd /root || fatal "no /root"
 sh /schedkit/job </dev/null >"$out" 2>&1
 rc=$?
 # Nothing may write after the status line: stop whatever the job left running.

@@ -1,6 +1,7 @@
 # Helpers shared by the hack/vm scripts. Source after hack/lib/common.sh.
 # shellcheck shell=bash
 
+# shellcheck disable=SC2034  # used by the scripts that source this file
 SCHEDKIT_KERNELS=$SCHEDKIT_CACHE/kernels
 
 # set -e exits silently; say which command failed instead.

@@ -36,8 +36,8 @@ die() { log "error: $*"; exit 125; }
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-125}"; }
 
-kernel=${SCHEDKIT_VM_KERNEL:-6.18} timeout=120 mem=1024 smp=2 accel=tcg append= net= keep=
-verbose= console_keep= cmd= hostfwd=() bzimage=
+kernel=${SCHEDKIT_VM_KERNEL:-6.18} timeout=120 mem=1024 smp=2 accel=tcg append='' net='' keep=''
+verbose='' console_keep='' cmd='' hostfwd=() bzimage=''
 bins=() files=() envs=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -127,7 +127,7 @@ build_base() {
 
 # --- per-run overlay: the job, binaries with their libraries, files, modules -----------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/schedkit-vm.XXXXXX")
-qpid= tpid=
+qpid='' tpid=''
 cleanup() {
   [ -z "$qpid" ] || kill "$qpid" 2>/dev/null || true
   [ -z "$tpid" ] || kill "$tpid" 2>/dev/null || true
@@ -192,9 +192,11 @@ netargs=()
 if [ -n "$net" ]; then
   nd=user,id=n0
   for h in "${hostfwd[@]}"; do nd+=",hostfwd=tcp:127.0.0.1:${h%%:*}-:${h#*:}"; done
+  # shellcheck disable=SC2054  # qemu's own comma-separated option syntax
   netargs=(-netdev "$nd" -device virtio-net-pci,netdev=n0,romfile=)
   append+=" schedkit.net=1"
 fi
+# shellcheck disable=SC2054
 qemu=(qemu-system-x86_64 -nodefaults -no-user-config -no-reboot -display none
   -accel "$accel" -cpu "$cpu" -smp "$smp" -m "$mem"
   -kernel "$vmlinuz" -initrd "$work/initrd.cpio"

@@ -51,6 +51,7 @@ start_runner() {
 }
 
 # wait_runner SECONDS — waits for the runner to exit; its status in RUNNER_RC
+# shellcheck disable=SC2034  # RUNNER_RC is read by the test scripts
 wait_runner() {
   wait_until "$1" sh -c "! kill -0 $RUNNER_PID 2>/dev/null" ||
     fail "runner still running after $1 s"

@@ -27,7 +27,7 @@ esac
 expect_eq "$(scx_ops)" fifo_test "root/ops after the refused attach"
 
 # Some work under the scheduler, then a clean stop.
-for i in $(seq 50); do /bin/true; done
+for _ in $(seq 50); do /bin/true; done
 kill -TERM "$RUNNER_PID"
 wait_runner 10
 expect_eq "$RUNNER_RC" 0 "runner exit status after SIGTERM"
