@@ -45,6 +45,12 @@ struct ProcessAttacherOptions {
 //
 // Partial mode appends "--partial" to the scheduler's arguments (see schedulerArgv()).
 //
+// crun runs in the agent's own mount namespace, so every host path in config.json and on crun's
+// command line goes through Filesystem::resolve() (--host-root). In a pod the agent needs the
+// host's PID and cgroup namespaces: the container's cgroup (<cgroupParent>/<id>) must lie outside
+// the agent pod's, or the kubelet would kill the scheduler with the pod. The log grows while the
+// scheduler runs (it writes the file directly); cleanup() trims it to maxLogBytes.
+//
 // Not thread-safe: call it from the agent's event loop, like the node engine does.
 class ProcessAttacher final : public Attacher {
  public:
