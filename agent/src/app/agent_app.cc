@@ -4,6 +4,8 @@
 
 #include "app/policy_source.h"
 #include "attach/bpf_object_attacher.h"
+#include "attach/command_runner.h"
+#include "attach/process_attacher.h"
 #include "host/sysfs_sched_ext_host.h"
 #include "node/desired.h"
 #include "node/node_engine.h"
@@ -50,6 +52,14 @@ int runAgent(const AgentOptions& o) {
   RealRandom random;
   Logger log = Logger::stderrLogger(clock, o.logFormat, o.logLevel).with({{"node", o.nodeName}});
   EventLoop loop(clock);
+  // Signals first: a SIGTERM that arrives while the agent is still starting must shut it down in
+  // order, not kill it with the default action.
+  std::function<void(int)> onSignal = [&](int) { loop.stop(); };
+  if (Status sig = loop.handleSignals({SIGTERM, SIGINT, SIGHUP}, [&](int s) { onSignal(s); });
+      !sig.isOk()) {
+    log.error("cannot handle signals", {{"error", sig}});
+    return 1;
+  }
   HostFilesystem hostFs(o.hostRoot);
   HostFilesystem localFs("/");  // the agent's own state dir and policy files
 
@@ -68,13 +78,17 @@ int runAgent(const AgentOptions& o) {
 
   SysfsSchedExtHost host(hostFs, loop, log);
   BpfObjectAttacher bpf(hostFs, log, {});
+  SpawnCommandRunner runner(clock);
+  ProcessAttacherOptions po = ProcessAttacherOptions::forStateDir(o.stateDir);
+  po.crunPath = o.crunPath;
+  ProcessAttacher proc(hostFs, &loop, log, clock, runner, po);
   StateFileWriter writer(localFs, o.stateDir, o.nodeName, log);
 
   NodeEngineOptions eo;
   eo.stateDir = o.stateDir;
   eo.exitReasonGrace = std::chrono::milliseconds(o.exitReasonGraceMs);
   NodeEngine engine(
-      NodeEngineDeps{clock, random, localFs, log, host, &bpf, nullptr,
+      NodeEngineDeps{clock, random, localFs, log, host, &bpf, &proc,
                      [&](const policy::SchedulerNodeStateStatus& st) { writer.write(st); },
                      nullptr},
       eo);
@@ -104,7 +118,7 @@ int runAgent(const AgentOptions& o) {
   }
 
   bool stopping = false;
-  Status sig = loop.handleSignals({SIGTERM, SIGINT, SIGHUP}, [&](int signo) {
+  onSignal = [&](int signo) {
     if (signo == SIGHUP) {
       log.info("SIGHUP: re-reading policies");
       policies.reload();
@@ -119,11 +133,7 @@ int runAgent(const AgentOptions& o) {
       log.warn("shutdown timed out");
       loop.stop();
     });
-  });
-  if (!sig.isOk()) {
-    log.error("cannot handle signals", {{"error", sig}});
-    return 1;
-  }
+  };
   log.info("agent running", {{"policy_file", o.policyFile}, {"state_dir", o.stateDir},
                              {"host_root", o.hostRoot}});
   Status run = loop.run();

@@ -75,7 +75,6 @@ Result<std::vector<policy::SchedulerPolicy>> PolicyFileSource::load(const std::s
                                  "\" is also defined in another file");
         }
       }
-      if (p.metadata.generation == 0) p.metadata.generation = 1;
       if (p.metadata.uid.empty()) p.metadata.uid = "file:" + p.metadata.name;
       all.push_back(std::move(p));
     }
@@ -126,6 +125,15 @@ void PolicyFileSource::reload() {
     }
     if (onError_) onError_(ps.status());
     return;
+  }
+  for (auto& p : *ps) {
+    auto it = generations_.find(p.metadata.name);
+    if (it == generations_.end()) {
+      generations_[p.metadata.name] = {p.spec, std::max<std::int64_t>(p.metadata.generation, 1)};
+    } else if (!(it->second.first == p.spec)) {
+      it->second = {p.spec, it->second.second + 1};
+    }
+    p.metadata.generation = generations_[p.metadata.name].second;
   }
   if (haveGood_ && *ps == last_) return;
   haveGood_ = true;

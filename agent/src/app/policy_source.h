@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,8 @@ class PolicyFileSource {
   int inotifyFd_ = -1;
   bool haveGood_ = false;
   std::vector<policy::SchedulerPolicy> last_;
+  // Like the API server: a policy's generation goes up each time its spec changes.
+  std::map<std::string, std::pair<policy::SchedulerPolicySpec, std::int64_t>> generations_;
   TimerId debounce_ = 0;
 };
 

@@ -534,7 +534,11 @@ void NodeEngine::shutdown(bool detach, std::function<void()> done) {
 // ---- the loop ----
 
 std::string NodeEngine::revisionKey() const {
-  return desired_ ? desired_->policy + "@" + desired_->launch.revision : "";
+  // Any edit of the policy (a new generation) is a deliberate act that clears the failure
+  // history and a SysRq kill switch; the running scheduler is only replaced if the revision changed.
+  return desired_ ? desired_->policy + "@" + desired_->launch.revision + "#" +
+                        std::to_string(desired_->generation)
+                  : "";
 }
 
 void NodeEngine::reconcile() {
@@ -644,26 +648,44 @@ void NodeEngine::startDesired() {
     return;
   }
   setPhase(NodePhase::kAttaching, "Starting", "starting " + want.launch.path);
+  // Before start(): the kernel logs an init failure while the attach call is still running.
+  MonoTime startedAt = d_.clock.now();
   d_.log.info("starting scheduler", {{"policy", want.policy},
                                      {"revision", want.launch.revision},
                                      {"type", policy::toString(want.launch.type)},
                                      {"path", want.launch.path}});
   auto started = att->start(want.launch);
   if (!started.isOk()) {
-    // Nothing ran: count it like an ejection so a broken scheduler backs off too.
-    ExitInfo x;
-    x.kind = ExitKind::kNone;
-    x.record.kindName = "START_FAILED";
-    x.record.reason = "the scheduler could not be started";
-    x.record.message = started.status().message();
-    recordFailure(std::move(x), ExitAction::kBackoffRestart, want.policy);
+    // Nothing runs. Newer kernels fail the attach itself when ops.init() fails and log why;
+    // give that kmsg line the grace period to arrive, then count it like an ejection so a
+    // broken scheduler backs off too.
+    Current c;
+    c.a.spec = want.launch;
+    c.a.type = want.launch.type;
+    c.policy = want.policy;
+    c.baselineSeq = st->enableSeq;
+    c.startedAt = startedAt;
+    current_ = c;
+    std::string err = started.status().message();
+    current_->gone = true;
+    current_->graceTimer = d_.clock.callAfter(o_.exitReasonGrace, [this, err] {
+      if (!current_) return;
+      current_->graceTimer = 0;
+      ExitInfo x;
+      x.kind = ExitKind::kNone;
+      x.record.kindName = "START_FAILED";
+      x.record.reason = "the scheduler could not be started";
+      x.record.message = err;
+      handleExit(std::move(x));
+    });
+    d_.log.warn("scheduler failed to start", {{"error", started.status()}});
     return;
   }
   Current c;
   c.a = *started;
   c.policy = want.policy;
   c.baselineSeq = st->enableSeq;
-  c.startedAt = d_.clock.now();
+  c.startedAt = startedAt;
   current_ = c;
   if (c.a.type != SchedulerType::kBpfObject) {
     Status w = att->watch(c.a, [this](const std::string& id) { onProcessExit(id); });
