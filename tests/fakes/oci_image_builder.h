@@ -47,7 +47,10 @@ inline std::string buildTar(const std::vector<TarEntry>& entries, Compression c 
   std::string out;
   struct archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
-  if (c == Compression::kGzip) archive_write_add_filter_gzip(a);
+  if (c == Compression::kGzip) {
+    archive_write_add_filter_gzip(a);
+    archive_write_set_filter_option(a, "gzip", "timestamp", nullptr);  // deterministic bytes
+  }
   if (c == Compression::kZstd) archive_write_add_filter_zstd(a);
   archive_write_set_bytes_in_last_block(a, 1);
   archive_write_open(
