@@ -398,7 +398,7 @@ TEST_F(ImageStoreTest, GarbageCollection) {
   keepB.keepReferences = std::set<std::string>{"reg.test/scx/b:v1"};
   auto st = store().garbageCollect(keepB);
   ASSERT_TRUE(st.isOk());
-  EXPECT_EQ(st->recordsRemoved, 2);  // a:v1 and a@digest
+  EXPECT_EQ(st->recordsRemoved, 3);  // a:v1, a@digest and b@digest
   EXPECT_EQ(st->rootsRemoved, 1);
   EXPECT_GE(st->blobsRemoved, 2);  // a's manifest and layers; the shared config stays
   EXPECT_TRUE(store().contentStore().hasRootfs(b->manifestDigest));
