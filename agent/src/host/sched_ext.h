@@ -1,7 +1,7 @@
 #pragma once
 
 // The kernel's sched_ext interface as values, and pure parsers for what it prints
-// (/sys/kernel/sched_ext, /dev/kmsg, kobject uevents). Facts: docs/kernel-interface.md.
+// (/sys/kernel/sched_ext, /dev/kmsg, kobject uevents). Facts: docs/agent.md.
 
 #include <cstdint>
 #include <map>

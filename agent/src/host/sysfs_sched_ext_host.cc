@@ -1,5 +1,6 @@
 #include "host/sysfs_sched_ext_host.h"
 
+#include <bpf/btf.h>
 #include <fcntl.h>
 #include <linux/netlink.h>
 #include <sys/socket.h>
@@ -62,7 +63,14 @@ KernelCaps SysfsSchedExtHost::probe() {
     while (!c.release.empty() && c.release.back() == '\n') c.release.pop_back();
   }
   c.schedExt = fs_.isDirectory(kSchedExtDir);
-  c.btf = fs_.exists("/sys/kernel/btf/vmlinux");
+  // BTF must describe struct sched_ext_ops: libbpf resolves every scheduler against it.
+  if (fs_.exists("/sys/kernel/btf/vmlinux")) {
+    btf* b = btf__parse(fs_.resolve("/sys/kernel/btf/vmlinux").c_str(), nullptr);
+    if (b != nullptr) {
+      c.btf = btf__find_by_name_kind(b, "sched_ext_ops", BTF_KIND_STRUCT) > 0;
+      btf__free(b);
+    }
+  }
   struct statfs sfs {};
   c.bpffs = ::statfs(fs_.resolve("/sys/fs/bpf").c_str(), &sfs) == 0 &&
             static_cast<long>(sfs.f_type) == kBpfFsMagic;
@@ -75,7 +83,8 @@ KernelCaps SysfsSchedExtHost::probe() {
     c.reason = "kernel " + c.release +
                " has no sched_ext (CONFIG_SCHED_CLASS_EXT is not set: no /sys/kernel/sched_ext)";
   } else if (!c.btf) {
-    c.reason = "kernel " + c.release + " has no BTF (/sys/kernel/btf/vmlinux is missing)";
+    c.reason = "kernel " + c.release +
+               " has no BTF describing sched_ext_ops (/sys/kernel/btf/vmlinux missing or without it)";
   }
   return c;
 }

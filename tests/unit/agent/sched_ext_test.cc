@@ -77,7 +77,7 @@ std::vector<KmsgEvent> feedAll(const std::vector<std::string>& texts) {
 }
 
 TEST(SchedExtLogParser, StallReportAsPrintedBy619) {
-  // Lines captured from Debian's 6.19.14 in qemu (docs/kernel-interface.md).
+  // Lines captured from Debian's 6.19.14 in qemu (docs/agent.md).
   auto ev = feedAll({
       "sched_ext: BPF scheduler \"stall_test\" enabled",
       "random: crng init done",
