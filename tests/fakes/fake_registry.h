@@ -25,14 +25,14 @@ class FakeRegistry {
  public:
   enum class Auth { kNone, kBasic, kBearer };
 
-  std::string host = "reg.test";          // registry host[:port] as in references
-  std::string tokenHost = "auth.test";    // realm host (bearer)
-  std::string blobHost = "cdn.test";      // redirect target for blobs
-  bool tls = true;                        // false: only plain HTTP answers
+  std::string host = "reg.test";        // registry host[:port] as in references
+  std::string tokenHost = "auth.test";  // realm host (bearer)
+  std::string blobHost = "cdn.test";    // redirect target for blobs
+  bool tls = true;                      // false: only plain HTTP answers
   Auth auth = Auth::kNone;
   std::string user = "alice", pass = "secret";
   long long tokenExpiresIn = 300;
-  bool anonymousPull = false;             // bearer: tokens without credentials are granted
+  bool anonymousPull = false;  // bearer: tokens without credentials are granted
   bool redirectBlobs = false;
   std::size_t chunkSize = 4096;
   std::string service = "fake-registry";
@@ -119,14 +119,17 @@ class FakeRegistry {
     explicit Transport(FakeRegistry& r) : r_(r) {}
     Result<net::HttpResponse> send(const net::HttpRequest& req) override {
       net::HttpResponse out;
-      Status st = stream(req, [&](const net::HttpResponse& h) {
-        out.status = h.status;
-        out.headers = h.headers;
-        return true;
-      }, [&](std::string_view c) {
-        out.body.append(c);
-        return true;
-      });
+      Status st = stream(
+          req,
+          [&](const net::HttpResponse& h) {
+            out.status = h.status;
+            out.headers = h.headers;
+            return true;
+          },
+          [&](std::string_view c) {
+            out.body.append(c);
+            return true;
+          });
       if (!st.isOk()) return st;
       return out;
     }
@@ -167,8 +170,8 @@ class FakeRegistry {
     if (auth == Auth::kBasic) {
       r.headers.set("www-authenticate", "Basic realm=\"fake\"");
     } else {
-      r.headers.set("www-authenticate", "Bearer realm=\"https://" + tokenHost + "/token\",service=\"" +
-                                            service + "\"");
+      r.headers.set("www-authenticate",
+                    "Bearer realm=\"https://" + tokenHost + "/token\",service=\"" + service + "\"");
     }
     return r;
   }
@@ -196,12 +199,14 @@ class FakeRegistry {
       if (!https) return unavailable("TLS required");
       std::string d = u->path.substr(u->path.rfind('/') + 1);
       for (auto& [repo, blobs] : blobs_) {
-        if (auto it = blobs.find(d); it != blobs.end()) return reply(200, mangle(d, it->second), "application/octet-stream");
+        if (auto it = blobs.find(d); it != blobs.end())
+          return reply(200, mangle(d, it->second), "application/octet-stream");
       }
       return reply(404, "no such blob");
     }
     if (hp != host) return unavailable("connect " + hp + ": no such host");
-    if (tls && !https) return reply(400, "Client sent an HTTP request to an HTTPS server.", "text/plain");
+    if (tls && !https)
+      return reply(400, "Client sent an HTTP request to an HTTPS server.", "text/plain");
     if (!tls && https) return unavailable("TLS handshake with " + hp + ": wrong version number");
     if (!faults.empty()) {
       Fault f = faults.front();
@@ -220,7 +225,8 @@ class FakeRegistry {
     auto m = p.rfind("/manifests/"), b = p.rfind("/blobs/");
     bool isManifest = m != std::string::npos;
     auto cut = isManifest ? m : b;
-    if (p.rfind("/v2/", 0) != 0 || cut == std::string::npos) return error(404, "NAME_UNKNOWN", "bad path");
+    if (p.rfind("/v2/", 0) != 0 || cut == std::string::npos)
+      return error(404, "NAME_UNKNOWN", "bad path");
     std::string repo = p.substr(4, cut - 4);
     std::string ref = p.substr(cut + (isManifest ? 11 : 7));
     if (!authorized(req, repo)) return challenge();
@@ -234,7 +240,8 @@ class FakeRegistry {
       return r;
     }
     auto rit = blobs_.find(repo);
-    if (rit == blobs_.end() || !rit->second.count(ref)) return error(404, "BLOB_UNKNOWN", "blob unknown");
+    if (rit == blobs_.end() || !rit->second.count(ref))
+      return error(404, "BLOB_UNKNOWN", "blob unknown");
     if (redirectBlobs) {
       auto r = reply(307, "", "");
       r.headers.set("location", "https://" + blobHost + "/store/" + ref + "?sig=abc");
@@ -282,7 +289,8 @@ class FakeRegistry {
     if (!ok || q["service"] != service) return reply(401, "{\"details\":\"bad credentials\"}");
     std::string tok = "tok-" + std::to_string(++tokenSerial_);
     issued_[tok] = q["scope"];
-    return reply(200, "{\"token\":\"" + tok + "\",\"expires_in\":" + std::to_string(tokenExpiresIn) + "}");
+    return reply(
+        200, "{\"token\":\"" + tok + "\",\"expires_in\":" + std::to_string(tokenExpiresIn) + "}");
   }
 
   mutable std::mutex mu_;

@@ -33,7 +33,9 @@ struct TarEntry {
 inline TarEntry file(std::string p, std::string data, unsigned mode = 0644) {
   return {TarEntry::kFile, std::move(p), std::move(data), "", mode, 0};
 }
-inline TarEntry dir(std::string p, unsigned mode = 0755) { return {TarEntry::kDir, std::move(p), "", "", mode, 0}; }
+inline TarEntry dir(std::string p, unsigned mode = 0755) {
+  return {TarEntry::kDir, std::move(p), "", "", mode, 0};
+}
 inline TarEntry symlink(std::string p, std::string target) {
   return {TarEntry::kSymlink, std::move(p), "", std::move(target), 0777, 0};
 }
@@ -43,7 +45,8 @@ inline TarEntry hardlink(std::string p, std::string target) {
 
 enum class Compression { kNone, kGzip, kZstd };
 
-inline std::string buildTar(const std::vector<TarEntry>& entries, Compression c = Compression::kGzip) {
+inline std::string buildTar(const std::vector<TarEntry>& entries,
+                            Compression c = Compression::kGzip) {
   std::string out;
   struct archive* a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
@@ -104,7 +107,8 @@ inline std::string buildTar(const std::vector<TarEntry>& entries, Compression c 
       archive_write_data(a, t.data.data(), t.data.size());
       std::string zeros(1 << 16, '\0');
       for (std::int64_t left = t.zeros; left > 0;) {
-        auto n = static_cast<size_t>(std::min<std::int64_t>(left, static_cast<std::int64_t>(zeros.size())));
+        auto n = static_cast<size_t>(
+            std::min<std::int64_t>(left, static_cast<std::int64_t>(zeros.size())));
         archive_write_data(a, zeros.data(), n);
         left -= static_cast<std::int64_t>(n);
       }
@@ -118,9 +122,12 @@ inline std::string buildTar(const std::vector<TarEntry>& entries, Compression c 
 
 inline std::string layerMediaType(Compression c) {
   switch (c) {
-    case Compression::kNone: return std::string(media::kOciLayerTar);
-    case Compression::kGzip: return std::string(media::kOciLayerGzip);
-    case Compression::kZstd: return std::string(media::kOciLayerZstd);
+    case Compression::kNone:
+      return std::string(media::kOciLayerTar);
+    case Compression::kGzip:
+      return std::string(media::kOciLayerGzip);
+    case Compression::kZstd:
+      return std::string(media::kOciLayerZstd);
   }
   return {};
 }
@@ -151,12 +158,12 @@ inline std::string configJson(const std::map<std::string, std::string>& labels,
     l += (l.empty() ? "" : ",") + ("\"" + k + "\":\"" + ev + "\"");
   }
   return "{\"architecture\":\"" + arch + "\",\"os\":\"linux\"" +
-         (variant.empty() ? "" : ",\"variant\":\"" + variant + "\"") + ",\"config\":{\"Labels\":{" + l +
-         "}},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+         (variant.empty() ? "" : ",\"variant\":\"" + variant + "\"") + ",\"config\":{\"Labels\":{" +
+         l + "}},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
 }
 
 struct ImageSpec {
-  std::vector<std::string> layers;  // already-built tar blobs
+  std::vector<std::string> layers;           // already-built tar blobs
   std::vector<std::string> layerMediaTypes;  // defaults to gzip
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
@@ -173,13 +180,17 @@ inline BuiltImage buildImage(const ImageSpec& s) {
   ImageManifest m;
   m.mediaType = s.manifestMediaType;
   std::string cmt = !s.configMediaType.empty() ? s.configMediaType
-                    : docker ? std::string(media::kDockerConfig) : std::string(media::kOciConfig);
-  m.config = {cmt, Digest::of(img.config), static_cast<std::int64_t>(img.config.size()), {}, {}, {}};
+                    : docker                   ? std::string(media::kDockerConfig)
+                                               : std::string(media::kOciConfig);
+  m.config = {cmt, Digest::of(img.config), static_cast<std::int64_t>(img.config.size()), {}, {},
+              {}};
   img.blobs[m.config.digest.toString()] = img.config;
   for (std::size_t i = 0; i < s.layers.size(); ++i) {
     std::string mt = i < s.layerMediaTypes.size() ? s.layerMediaTypes[i]
-                     : docker ? std::string(media::kDockerLayerGzip) : std::string(media::kOciLayerGzip);
-    Descriptor d{mt, Digest::of(s.layers[i]), static_cast<std::int64_t>(s.layers[i].size()), {}, {}, {}};
+                     : docker                     ? std::string(media::kDockerLayerGzip)
+                                                  : std::string(media::kOciLayerGzip);
+    Descriptor d{mt, Digest::of(s.layers[i]), static_cast<std::int64_t>(s.layers[i].size()), {}, {},
+                 {}};
     img.blobs[d.digest.toString()] = s.layers[i];
     m.layers.push_back(d);
   }
@@ -191,8 +202,8 @@ inline BuiltImage buildImage(const ImageSpec& s) {
 }
 
 // The labels of a valid schedkit scheduler image.
-inline std::map<std::string, std::string> schedulerLabels(const std::string& type = "binary",
-                                                          const std::string& path = "/usr/bin/scx_test") {
+inline std::map<std::string, std::string> schedulerLabels(
+    const std::string& type = "binary", const std::string& path = "/usr/bin/scx_test") {
   return {{"io.schedkit.scheduler.type", type},
           {"io.schedkit.scheduler.path", path},
           {"io.schedkit.scheduler.name", "test"},

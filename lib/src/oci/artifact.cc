@@ -54,7 +54,8 @@ bool validKernel(const std::string& v) {
 bool validOpsName(const std::string& n) {
   if (n.size() > 128) return false;
   for (char c : n) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) return false;
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-'))
+      return false;
   }
   return true;
 }
@@ -84,7 +85,8 @@ Result<SchedulerArtifact> parseSchedulerArtifact(const std::map<std::string, std
                            " is missing: it names the scheduler file in the image");
   }
   if (a.path.front() != '/') {
-    return invalidArgument(std::string(labels::kPath) + ": \"" + a.path + "\" is not an absolute path");
+    return invalidArgument(std::string(labels::kPath) + ": \"" + a.path +
+                           "\" is not an absolute path");
   }
   if (a.path.find("/../") != std::string::npos ||
       (a.path.size() >= 3 && a.path.compare(a.path.size() - 3, 3, "/..") == 0)) {
@@ -105,11 +107,13 @@ Result<SchedulerArtifact> parseSchedulerArtifact(const std::map<std::string, std
   if (found && !args.empty()) {
     auto j = nlohmann::json::parse(args, nullptr, false);
     if (j.is_discarded() || !j.is_array()) {
-      return invalidArgument(std::string(labels::kArgs) + ": \"" + args + "\" is not a JSON array of strings");
+      return invalidArgument(std::string(labels::kArgs) + ": \"" + args +
+                             "\" is not a JSON array of strings");
     }
     for (const auto& v : j) {
       if (!v.is_string()) {
-        return invalidArgument(std::string(labels::kArgs) + ": \"" + args + "\" has a non-string element");
+        return invalidArgument(std::string(labels::kArgs) + ": \"" + args +
+                               "\" has a non-string element");
       }
       a.args.push_back(v.get<std::string>());
     }
@@ -129,7 +133,8 @@ Status checkArtifactInRoot(SchedulerArtifact& a, const std::string& rootfs) {
   struct stat st {};
   if (::stat(host->c_str(), &st) != 0) return fromErrno(errno, "stat " + *host);
   if (!S_ISREG(st.st_mode)) {
-    return failedPrecondition(std::string(labels::kPath) + ": \"" + a.path + "\" is not a regular file");
+    return failedPrecondition(std::string(labels::kPath) + ": \"" + a.path +
+                              "\" is not a regular file");
   }
   unsigned char hdr[20] = {};
   int fd = ::open(host->c_str(), O_RDONLY | O_CLOEXEC);
@@ -139,16 +144,18 @@ Status checkArtifactInRoot(SchedulerArtifact& a, const std::string& rootfs) {
   bool elf = n >= 20 && hdr[0] == 0x7f && hdr[1] == 'E' && hdr[2] == 'L' && hdr[3] == 'F';
   if (a.type == ArtifactType::kBpfObject) {
     // e_machine at offset 18, in the file's byte order (EI_DATA at 5: 1 = little endian).
-    std::uint16_t machine = elf ? (hdr[5] == 1 ? static_cast<std::uint16_t>(hdr[18] | (hdr[19] << 8))
-                                               : static_cast<std::uint16_t>((hdr[18] << 8) | hdr[19]))
-                                : 0;
+    std::uint16_t machine =
+        elf ? (hdr[5] == 1 ? static_cast<std::uint16_t>(hdr[18] | (hdr[19] << 8))
+                           : static_cast<std::uint16_t>((hdr[18] << 8) | hdr[19]))
+            : 0;
     if (!elf || machine != kEmBpf) {
       return failedPrecondition(std::string(labels::kPath) + ": \"" + a.path +
                                 "\" is not a BPF ELF object (type bpf-object)");
     }
   } else {
     if ((st.st_mode & 0111) == 0) {
-      return failedPrecondition(std::string(labels::kPath) + ": \"" + a.path + "\" is not executable (type binary)");
+      return failedPrecondition(std::string(labels::kPath) + ": \"" + a.path +
+                                "\" is not executable (type binary)");
     }
   }
   a.hostPath = *host;

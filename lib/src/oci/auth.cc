@@ -87,10 +87,12 @@ std::vector<AuthChallenge> parseWwwAuthenticate(std::string_view s) {
 
 Result<TokenResponse> parseTokenResponse(std::string_view body) {
   auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return invalidArgument("token response is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return invalidArgument("token response is not a JSON object");
   TokenResponse t;
   try {
-    if (auto it = j.find("token"); it != j.end() && it->is_string()) t.token = it->get<std::string>();
+    if (auto it = j.find("token"); it != j.end() && it->is_string())
+      t.token = it->get<std::string>();
     if (t.token.empty()) {
       if (auto it = j.find("access_token"); it != j.end() && it->is_string()) {
         t.token = it->get<std::string>();

@@ -59,7 +59,8 @@ std::string base64Encode(std::string_view in) {
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
     unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
     out += kAlphabet[(v >> 18) & 63];
     out += kAlphabet[(v >> 12) & 63];
     out += kAlphabet[(v >> 6) & 63];
@@ -133,11 +134,14 @@ Status Keychain::addDockerConfigJson(std::string_view text) {
     if (!auths->is_object()) return invalidArgument("docker config: auths is not an object");
     std::vector<std::pair<std::string, Credential>> found;
     for (auto& [key, v] : auths->items()) {
-      if (!v.is_object()) return invalidArgument("docker config: auths[\"" + key + "\"] is not an object");
+      if (!v.is_object())
+        return invalidArgument("docker config: auths[\"" + key + "\"] is not an object");
       Credential c;
-      if (auto a = v.find("auth"); a != v.end() && a->is_string() && !a->get<std::string>().empty()) {
+      if (auto a = v.find("auth");
+          a != v.end() && a->is_string() && !a->get<std::string>().empty()) {
         auto dec = base64Decode(a->get<std::string>());
-        if (!dec.isOk()) return invalidArgument("docker config: auths[\"" + key + "\"].auth is not base64");
+        if (!dec.isOk())
+          return invalidArgument("docker config: auths[\"" + key + "\"].auth is not base64");
         auto colon = dec->find(':');
         if (colon == std::string::npos) {
           return invalidArgument("docker config: auths[\"" + key + "\"].auth is not user:password");
@@ -146,7 +150,8 @@ Status Keychain::addDockerConfigJson(std::string_view text) {
         c.password = dec->substr(colon + 1);
       }
       auto field = [&](const char* name, std::string& out) {
-        if (auto f = v.find(name); f != v.end() && f->is_string() && !f->get<std::string>().empty()) {
+        if (auto f = v.find(name);
+            f != v.end() && f->is_string() && !f->get<std::string>().empty()) {
           out = f->get<std::string>();
         }
       };

@@ -16,14 +16,18 @@ Result<PullPolicy> parsePullPolicy(std::string_view s) {
   if (s == "Always") return PullPolicy::kAlways;
   if (s == "IfNotPresent" || s.empty()) return PullPolicy::kIfNotPresent;
   if (s == "Never") return PullPolicy::kNever;
-  return invalidArgument("unknown image pull policy \"" + std::string(s) + "\" (Always, IfNotPresent, Never)");
+  return invalidArgument("unknown image pull policy \"" + std::string(s) +
+                         "\" (Always, IfNotPresent, Never)");
 }
 
 std::string_view toString(PullPolicy p) {
   switch (p) {
-    case PullPolicy::kAlways: return "Always";
-    case PullPolicy::kIfNotPresent: return "IfNotPresent";
-    case PullPolicy::kNever: return "Never";
+    case PullPolicy::kAlways:
+      return "Always";
+    case PullPolicy::kIfNotPresent:
+      return "IfNotPresent";
+    case PullPolicy::kNever:
+      return "Never";
   }
   return "?";
 }
@@ -86,7 +90,9 @@ class OciImageStore::LayoutSource final : public Source {
     SK_ASSIGN_OR_RETURN(Descriptor d, l_.resolve(tagOrDigest));
     return l_.manifest(d);
   }
-  Status blob(const Descriptor& d, BlobSink& sink, const ByteProgress& p) override { return l_.blob(d, sink, p); }
+  Status blob(const Descriptor& d, BlobSink& sink, const ByteProgress& p) override {
+    return l_.blob(d, sink, p);
+  }
 
  private:
   OciLayout l_;
@@ -97,10 +103,12 @@ OciImageStore::OciImageStore(ImageStoreDeps deps, ImageStoreOptions opts)
       opts_(std::move(opts)),
       cancel_(std::make_shared<CancelToken>()),
       store_(opts_.cacheDir),
-      client_(RegistryClientDeps{deps_.transports, deps_.clock, deps_.random, deps_.log, deps_.sleep, cancel_},
+      client_(RegistryClientDeps{deps_.transports, deps_.clock, deps_.random, deps_.log,
+                                 deps_.sleep, cancel_},
               opts_.registry) {}
 
-Result<std::unique_ptr<OciImageStore>> OciImageStore::create(ImageStoreDeps deps, ImageStoreOptions opts) {
+Result<std::unique_ptr<OciImageStore>> OciImageStore::create(ImageStoreDeps deps,
+                                                             ImageStoreOptions opts) {
   if (opts.cacheDir.empty()) return invalidArgument("image store: no cache directory");
   std::unique_ptr<OciImageStore> s(new OciImageStore(std::move(deps), std::move(opts)));
   SK_RETURN_IF_ERROR(s->store_.init().withContext("image cache " + s->opts_.cacheDir));
@@ -113,21 +121,25 @@ Result<GcStats> OciImageStore::garbageCollect(const GcOptions& opts) {
   auto st = store_.garbageCollect(opts);
   if (st.isOk()) {
     deps_.log.info("image cache garbage-collected",
-                   {{"records", st->recordsRemoved}, {"blobs", st->blobsRemoved}, {"roots", st->rootsRemoved},
-                    {"temps", st->tempsRemoved}, {"bytes", static_cast<long long>(st->bytesFreed)}});
+                   {{"records", st->recordsRemoved},
+                    {"blobs", st->blobsRemoved},
+                    {"roots", st->rootsRemoved},
+                    {"temps", st->tempsRemoved},
+                    {"bytes", static_cast<long long>(st->bytesFreed)}});
   }
   return st;
 }
 
 namespace {
 
-void report(const PullRequest& req, std::string phase, std::string digest = "", std::int64_t done = 0,
-            std::int64_t total = 0) {
+void report(const PullRequest& req, std::string phase, std::string digest = "",
+            std::int64_t done = 0, std::int64_t total = 0) {
   if (req.onProgress) req.onProgress({std::move(phase), std::move(digest), done, total});
 }
 
 // Labels of an image config; artifact-style images (empty or custom config) have none.
-Result<std::map<std::string, std::string>> configLabels(const ImageManifest& m, const std::string& config,
+Result<std::map<std::string, std::string>> configLabels(const ImageManifest& m,
+                                                        const std::string& config,
                                                         const Platform& want, bool checkPlatform) {
   if (media::isConfig(m.config.mediaType)) {
     auto c = parseImageConfig(config);
@@ -135,15 +147,17 @@ Result<std::map<std::string, std::string>> configLabels(const ImageManifest& m, 
     if (checkPlatform && !c->platform.architecture.empty() &&
         (c->platform.os != want.os || c->platform.architecture != want.architecture)) {
       Platform got = c->platform;
-      return failedPrecondition("the image is for " + got.toString() + ", this node is " + want.toString());
+      return failedPrecondition("the image is for " + got.toString() + ", this node is " +
+                                want.toString());
     }
     return c->labels;
   }
   if (m.config.mediaType == media::kOciEmpty || m.annotations.count(std::string(labels::kType))) {
     return std::map<std::string, std::string>{};
   }
-  return invalidArgument("config media type \"" + m.config.mediaType +
-                         "\" is not an image config, and the manifest carries no schedkit annotations");
+  return invalidArgument(
+      "config media type \"" + m.config.mediaType +
+      "\" is not an image config, and the manifest carries no schedkit annotations");
 }
 
 // The signature layers of a cosign signature manifest that verify `image` with `key`.
@@ -154,9 +168,9 @@ struct SigCheck {
 
 }  // namespace
 
-Result<std::string> OciImageStore::ensureRootfs(const Digest& manifest, const std::vector<Descriptor>& layers,
-                                                const PullRequest& req,
-                                                const std::function<Status(const std::string&)>& check) {
+Result<std::string> OciImageStore::ensureRootfs(
+    const Digest& manifest, const std::vector<Descriptor>& layers, const PullRequest& req,
+    const std::function<Status(const std::string&)>& check) {
   SK_ASSIGN_OR_RETURN(FileLock lock, store_.lockRoot(manifest));
   std::string dest = store_.rootfsPath(manifest);
   if (store_.hasRootfs(manifest)) return dest;
@@ -179,10 +193,13 @@ Result<std::string> OciImageStore::ensureRootfs(const Digest& manifest, const st
   if (cancel_->cancelled()) return cleanup(cancelled("pull cancelled"));
   if (Status ro = makeTreeReadOnly(root); !ro.isOk()) return cleanup(ro);
   if (Status c = check(root); !c.isOk()) return cleanup(c);
-  if (::rename(root.c_str(), dest.c_str()) != 0) return cleanup(fromErrno(errno, "rename " + root + " -> " + dest));
+  if (::rename(root.c_str(), dest.c_str()) != 0)
+    return cleanup(fromErrno(errno, "rename " + root + " -> " + dest));
   (void)removeTree(tmp.path);
-  deps_.log.info("image unpacked", {{"manifest", manifest.toString()}, {"entries", static_cast<long long>(stats->entries)},
-                                    {"bytes", static_cast<long long>(stats->bytes)}, {"took", deps_.clock.now() - t0}});
+  deps_.log.info("image unpacked", {{"manifest", manifest.toString()},
+                                    {"entries", static_cast<long long>(stats->entries)},
+                                    {"bytes", static_cast<long long>(stats->bytes)},
+                                    {"took", deps_.clock.now() - t0}});
   return dest;
 }
 
@@ -194,8 +211,10 @@ Result<PulledImage> OciImageStore::pull(const PullRequest& req) {
   MonoTime t0 = deps_.clock.now();
   auto r = pullLocked(req, *ref);
   if (r.isOk()) {
-    deps_.log.info("image ready", {{"image", ref->toString()}, {"digest", r->digest.toString()},
-                                   {"fromCache", r->fromCache}, {"signed", r->signatureVerified},
+    deps_.log.info("image ready", {{"image", ref->toString()},
+                                   {"digest", r->digest.toString()},
+                                   {"fromCache", r->fromCache},
+                                   {"signed", r->signatureVerified},
                                    {"took", deps_.clock.now() - t0}});
   } else {
     deps_.log.warn("image pull failed", {{"image", ref->toString()}, {"error", r.status()}});
@@ -211,12 +230,14 @@ Result<PulledImage> OciImageStore::pullLocked(const PullRequest& req, const Refe
     auto r = fromRecord(req, ref, *rec, req.policy != PullPolicy::kNever, &needNetwork);
     if (r.isOk() || !needNetwork) return r;
     if (req.policy == PullPolicy::kNever) {
-      return failedPrecondition("cached image " + ref.toString() + " is incomplete (" + r.status().message() +
-                                ") and the pull policy is Never");
+      return failedPrecondition("cached image " + ref.toString() + " is incomplete (" +
+                                r.status().message() + ") and the pull policy is Never");
     }
-    deps_.log.info("cached image incomplete, pulling", {{"image", ref.toString()}, {"why", r.status()}});
+    deps_.log.info("cached image incomplete, pulling",
+                   {{"image", ref.toString()}, {"why", r.status()}});
   } else if (req.policy == PullPolicy::kNever) {
-    return failedPrecondition("image " + ref.toString() + " is not in the cache and the pull policy is Never");
+    return failedPrecondition("image " + ref.toString() +
+                              " is not in the cache and the pull policy is Never");
   }
   return fetch(req, ref);
 }
@@ -224,8 +245,9 @@ Result<PulledImage> OciImageStore::pullLocked(const PullRequest& req, const Refe
 namespace {
 
 // Verifies a cosign signature manifest's layers; blob bytes come from `fetchBlob`.
-SigCheck checkSignatureManifest(const FetchedManifest& sig, const PublicKey& key, const Digest& image,
-                                const std::function<Result<std::string>(const Descriptor&)>& fetchBlob) {
+SigCheck checkSignatureManifest(
+    const FetchedManifest& sig, const PublicKey& key, const Digest& image,
+    const std::function<Result<std::string>(const Descriptor&)>& fetchBlob) {
   SigCheck out;
   auto m = parseImageManifest(sig.body, sig.mediaType);
   if (!m.isOk()) {
@@ -250,15 +272,17 @@ SigCheck checkSignatureManifest(const FetchedManifest& sig, const PublicKey& key
   }
   std::string why;
   for (const auto& r : reasons) why += (why.empty() ? "" : "; ") + r;
-  out.status = permissionDenied("no valid signature for " + image.toString() + ": " +
-                                (why.empty() ? "the signature manifest has no signature layers" : why));
+  out.status =
+      permissionDenied("no valid signature for " + image.toString() + ": " +
+                       (why.empty() ? "the signature manifest has no signature layers" : why));
   return out;
 }
 
 }  // namespace
 
-Result<PulledImage> OciImageStore::fromRecord(const PullRequest& req, const Reference& ref, const ImageRecord& rec,
-                                              bool allowNetworkFallback, bool* needNetwork) {
+Result<PulledImage> OciImageStore::fromRecord(const PullRequest& req, const Reference& ref,
+                                              const ImageRecord& rec, bool allowNetworkFallback,
+                                              bool* needNetwork) {
   (void)allowNetworkFallback;
   auto incomplete = [&](Status st) {
     *needNetwork = true;
@@ -273,7 +297,8 @@ Result<PulledImage> OciImageStore::fromRecord(const PullRequest& req, const Refe
   auto cfg = store_.readBlob(m->config.digest, opts_.maxConfigBytes);
   if (!cfg.isOk()) return incomplete(cfg.status());
   Platform want = req.platform.value_or(opts_.platform);
-  if (!rec.platform.empty() && rec.platform != want.toString() && rec.mediaType.find("index") != std::string::npos) {
+  if (!rec.platform.empty() && rec.platform != want.toString() &&
+      rec.mediaType.find("index") != std::string::npos) {
     return incomplete(failedPrecondition("cached for " + rec.platform));
   }
   PulledImage out;
@@ -306,7 +331,8 @@ Result<PulledImage> OciImageStore::fromRecord(const PullRequest& req, const Refe
   out.artifact = std::move(*art);
   if (!store_.hasRootfs(rec.manifestDigest)) {
     for (const auto& l : m->layers) {
-      if (!store_.hasBlob(l.digest)) return incomplete(notFound("layer " + l.digest.toString() + " not cached"));
+      if (!store_.hasBlob(l.digest))
+        return incomplete(notFound("layer " + l.digest.toString() + " not cached"));
     }
     auto root = ensureRootfs(rec.manifestDigest, m->layers, req, [&](const std::string& r) {
       SchedulerArtifact probe = out.artifact;
@@ -338,7 +364,8 @@ Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference
   Platform want = req.platform.value_or(opts_.platform);
 
   report(req, "resolving");
-  std::string wantRef = ref.pinned() ? ref.digest.toString() : (ref.isLayout() ? ref.tag : ref.tagOrDigest());
+  std::string wantRef =
+      ref.pinned() ? ref.digest.toString() : (ref.isLayout() ? ref.tag : ref.tagOrDigest());
   auto top = src->manifest(wantRef);
   if (!top.isOk()) return ctx(top.status());
   if (ref.pinned()) SK_RETURN_IF_ERROR(ctx(verifyDigest("manifest", ref.digest, top->digest)));
@@ -353,13 +380,14 @@ Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference
     auto m = src->manifest(d->digest.toString());
     if (!m.isOk()) return ctx(m.status());
     if (static_cast<std::int64_t>(m->body.size()) != d->size) {
-      return ctx(dataLoss("manifest " + d->digest.toString() + " size differs from its index entry"));
+      return ctx(
+          dataLoss("manifest " + d->digest.toString() + " size differs from its index entry"));
     }
     man = std::move(*m);
   }
   if (!media::isManifest(man.mediaType)) {
-    return ctx(invalidArgument("wrong media type: " + man.digest.toString() + " is " + man.mediaType +
-                               ", not an image manifest"));
+    return ctx(invalidArgument("wrong media type: " + man.digest.toString() + " is " +
+                               man.mediaType + ", not an image manifest"));
   }
   auto m = parseImageManifest(man.body, man.mediaType);
   if (!m.isOk()) return ctx(m.status());
@@ -401,7 +429,8 @@ Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference
     if (!c.status.isOk()) return ctx(c.status.withContext("signature verification failed"));
     sigBlobs = c.blobs;
     out.signatureVerified = true;
-    deps_.log.info("image signature verified", {{"image", what}, {"key", key->fingerprint().substr(0, 16)}});
+    deps_.log.info("image signature verified",
+                   {{"image", what}, {"key", key->fingerprint().substr(0, 16)}});
   }
 
   SK_RETURN_IF_ERROR(store_.putBlob(top->digest, top->body));
@@ -410,8 +439,9 @@ Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference
   // Config: small, read into memory.
   std::string config;
   if (m->config.size > opts_.maxConfigBytes) {
-    return ctx(resourceExhausted("config is " + std::to_string(m->config.size) + " bytes, over the " +
-                                 std::to_string(opts_.maxConfigBytes) + "-byte limit"));
+    return ctx(resourceExhausted("config is " + std::to_string(m->config.size) +
+                                 " bytes, over the " + std::to_string(opts_.maxConfigBytes) +
+                                 "-byte limit"));
   }
   if (auto cached = store_.readBlob(m->config.digest, opts_.maxConfigBytes); cached.isOk()) {
     config = std::move(*cached);
@@ -432,10 +462,12 @@ Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference
     const Descriptor& l = m->layers[i];
     std::string name = "layer " + std::to_string(i) + " (" + l.digest.toString() + ")";
     if (!media::isLayer(l.mediaType)) {
-      return ctx(invalidArgument("wrong media type: " + name + " is \"" + l.mediaType + "\", not a tar layer"));
+      return ctx(invalidArgument("wrong media type: " + name + " is \"" + l.mediaType +
+                                 "\", not a tar layer"));
     }
     if (l.size > opts_.limits.maxBytes) {
-      return ctx(resourceExhausted(name + " is " + std::to_string(l.size) + " bytes compressed, over the " +
+      return ctx(resourceExhausted(name + " is " + std::to_string(l.size) +
+                                   " bytes compressed, over the " +
                                    std::to_string(opts_.limits.maxBytes) + "-byte unpack limit"));
     }
     if (store_.hasBlob(l.digest)) continue;

@@ -85,8 +85,8 @@ Result<Descriptor> OciLayout::resolve(std::string_view tag) const {
       if (it != d.annotations.end() && it->second == "latest") return d;
     }
   }
-  return notFound("no image tagged \"" + std::string(tag.empty() ? "latest" : tag) + "\" in " + dir_ +
-                  " (tags: " + (tags.empty() ? "none" : tags) + ")");
+  return notFound("no image tagged \"" + std::string(tag.empty() ? "latest" : tag) + "\" in " +
+                  dir_ + " (tags: " + (tags.empty() ? "none" : tags) + ")");
 }
 
 Result<FetchedManifest> OciLayout::manifest(const Descriptor& d) const {
@@ -107,7 +107,8 @@ Status OciLayout::blob(const Descriptor& d, BlobSink& sink, const ByteProgress& 
   std::string path = blobPath(d.digest);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return notFound("blob " + d.digest.toString() + " is missing from " + dir_);
+    if (errno == ENOENT)
+      return notFound("blob " + d.digest.toString() + " is missing from " + dir_);
     return fromErrno(errno, "open " + path);
   }
   Sha256 h;
@@ -136,8 +137,8 @@ Status OciLayout::blob(const Descriptor& d, BlobSink& sink, const ByteProgress& 
   ::close(fd);
   SK_RETURN_IF_ERROR(st);
   if (total != d.size) {
-    return dataLoss("blob " + d.digest.toString() + " has " + std::to_string(total) + " bytes, expected " +
-                    std::to_string(d.size));
+    return dataLoss("blob " + d.digest.toString() + " has " + std::to_string(total) +
+                    " bytes, expected " + std::to_string(d.size));
   }
   return verifyDigest("blob", d.digest, h.finish());
 }

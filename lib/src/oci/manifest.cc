@@ -119,8 +119,9 @@ Status checkSchemaVersion(const json& j, std::string_view what) {
     return invalidArgument(std::string(what) + " has no schemaVersion");
   }
   if (sv->get<long long>() == 1) {
-    return invalidArgument("Docker schema 1 manifests are not supported (push the image again "
-                           "with a current client)");
+    return invalidArgument(
+        "Docker schema 1 manifests are not supported (push the image again "
+        "with a current client)");
   }
   if (sv->get<long long>() != 2) {
     return invalidArgument(std::string(what) + ": schemaVersion " +
@@ -250,7 +251,8 @@ Result<ImageManifest> parseImageManifest(std::string_view body, std::string_view
     }
     if (layers->size() > 1000) return invalidArgument("image manifest has more than 1000 layers");
     for (std::size_t i = 0; i < layers->size(); ++i) {
-      SK_ASSIGN_OR_RETURN(auto d, descriptorFrom((*layers)[i], "layers[" + std::to_string(i) + "]"));
+      SK_ASSIGN_OR_RETURN(auto d,
+                          descriptorFrom((*layers)[i], "layers[" + std::to_string(i) + "]"));
       m.layers.push_back(std::move(d));
     }
     m.annotations = strMap(j, "annotations");
@@ -274,11 +276,11 @@ Result<ImageIndex> parseImageIndex(std::string_view body, std::string_view media
     ImageIndex idx;
     idx.mediaType = std::string(mediaType);
     auto ms = j.find("manifests");
-    if (ms == j.end() || !ms->is_array()) return invalidArgument("image index has no manifests array");
+    if (ms == j.end() || !ms->is_array())
+      return invalidArgument("image index has no manifests array");
     if (ms->size() > 1000) return invalidArgument("image index has more than 1000 entries");
     for (std::size_t i = 0; i < ms->size(); ++i) {
-      SK_ASSIGN_OR_RETURN(auto d,
-                          descriptorFrom((*ms)[i], "manifests[" + std::to_string(i) + "]"));
+      SK_ASSIGN_OR_RETURN(auto d, descriptorFrom((*ms)[i], "manifests[" + std::to_string(i) + "]"));
       idx.manifests.push_back(std::move(d));
     }
     idx.annotations = strMap(j, "annotations");
@@ -313,7 +315,8 @@ Result<ImageConfig> parseImageConfig(std::string_view body) {
 
 Result<Descriptor> parseDescriptorJson(std::string_view body) {
   SK_ASSIGN_OR_RETURN(json j, parseObject(body, "descriptor"));
-  return guarded("descriptor", [&]() -> Result<Descriptor> { return descriptorFrom(j, "descriptor"); });
+  return guarded("descriptor",
+                 [&]() -> Result<Descriptor> { return descriptorFrom(j, "descriptor"); });
 }
 
 Result<Descriptor> selectPlatform(const ImageIndex& index, const Platform& want) {
@@ -338,8 +341,8 @@ Result<Descriptor> selectPlatform(const ImageIndex& index, const Platform& want)
   if (best != nullptr) return *best;
   std::string have;
   for (const auto& s : seen) have += (have.empty() ? "" : ", ") + s;
-  return notFound("no image for platform " + want.toString() + " in the index (it has: " +
-                  (have.empty() ? "no platform entries" : have) + ")");
+  return notFound("no image for platform " + want.toString() +
+                  " in the index (it has: " + (have.empty() ? "no platform entries" : have) + ")");
 }
 
 std::string descriptorJson(const Descriptor& d) { return orderedDescriptor(d).dump(); }

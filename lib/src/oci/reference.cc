@@ -85,9 +85,11 @@ Result<Reference> parseLayout(std::string_view s) {
   if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
     r.tag = std::string(rest.substr(colon + 1));
     rest = rest.substr(0, colon);
-    if (!validTag(r.tag)) return invalidArgument("oci layout reference: invalid tag \"" + r.tag + "\"");
+    if (!validTag(r.tag))
+      return invalidArgument("oci layout reference: invalid tag \"" + r.tag + "\"");
   }
-  if (rest.empty()) return invalidArgument("oci layout reference \"" + std::string(s) + "\" has no path");
+  if (rest.empty())
+    return invalidArgument("oci layout reference \"" + std::string(s) + "\" has no path");
   r.layoutPath = std::string(rest);
   return r;
 }

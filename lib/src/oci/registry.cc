@@ -58,7 +58,8 @@ std::string errorDetail(const std::string& body) {
 
 Status statusForHttp(int status, const std::string& what, const std::string& body) {
   std::string detail = errorDetail(body);
-  std::string msg = what + ": HTTP " + std::to_string(status) + (detail.empty() ? "" : " (" + detail + ")");
+  std::string msg =
+      what + ": HTTP " + std::to_string(status) + (detail.empty() ? "" : " (" + detail + ")");
   switch (status) {
     case 401:
     case 403:
@@ -153,9 +154,10 @@ Status RegistryClient::performOnce(HostState& h, const Reference& repo, const st
     if (hop > 0 && u->scheme == "http" && first->scheme == "https") {
       return permissionDenied("refusing a redirect from HTTPS to plain HTTP (" + cur + ")");
     }
-    SK_ASSIGN_OR_RETURN(net::HttpTransport * t,
-                        transportFor(u->scheme + "://" + hp + "#" + ex.tlsOwner,
-                                     tlsFor(hp, ex.tlsOwner.empty() ? repo.registry : ex.tlsOwner)));
+    SK_ASSIGN_OR_RETURN(
+        net::HttpTransport * t,
+        transportFor(u->scheme + "://" + hp + "#" + ex.tlsOwner,
+                     tlsFor(hp, ex.tlsOwner.empty() ? repo.registry : ex.tlsOwner)));
     net::HttpRequest req;
     req.method = ex.method;
     req.url = cur;
@@ -215,7 +217,9 @@ Status RegistryClient::performOnce(HostState& h, const Reference& repo, const st
     }
     if (isRedirect(ex.status) && ex.followRedirects) {
       auto loc = ex.headers.get("location");
-      if (!loc) return failedPrecondition(cur + ": HTTP " + std::to_string(ex.status) + " without Location");
+      if (!loc)
+        return failedPrecondition(cur + ": HTTP " + std::to_string(ex.status) +
+                                  " without Location");
       std::string next = net::resolveUrl(cur, *loc);
       auto nu = net::parseUrl(next);
       if (!nu.isOk()) return nu.status().withContext("redirect Location");
@@ -235,7 +239,8 @@ Status RegistryClient::performOnce(HostState& h, const Reference& repo, const st
     if (!st.isOk() && ex.status >= 200 && ex.status < 300) return st;  // body cut short
     return Status::ok();
   }
-  return failedPrecondition(url + ": more than " + std::to_string(opts_.maxRedirects) + " redirects");
+  return failedPrecondition(url + ": more than " + std::to_string(opts_.maxRedirects) +
+                            " redirects");
 }
 
 Result<RegistryClient::HostState*> RegistryClient::host(const std::string& registry) {
@@ -327,7 +332,8 @@ Result<std::string> RegistryClient::fetchToken(HostState& h, const Reference& re
   std::string realm = ch.param("realm"), service = ch.param("service");
   auto ru = net::parseUrl(realm);
   if (!ru.isOk() || (ru->scheme != "https" && ru->scheme != "http")) {
-    return permissionDenied("registry " + repo.registry + " names an unusable token realm \"" + realm + "\"");
+    return permissionDenied("registry " + repo.registry + " names an unusable token realm \"" +
+                            realm + "\"");
   }
   if (ru->scheme == "http" && !isLoopbackHost(hostPortOf(*ru)) && h.scheme == "https") {
     return permissionDenied("refusing to send credentials to a plain-HTTP token realm " + realm);
@@ -341,8 +347,9 @@ Result<std::string> RegistryClient::fetchToken(HostState& h, const Reference& re
   if (cred && !cred->identityToken.empty()) {
     ex.method = "POST";
     hd.set("content-type", "application/x-www-form-urlencoded");
-    ex.requestBody = "grant_type=refresh_token&client_id=schedkit&service=" + net::urlEncode(service) +
-                     "&scope=" + net::urlEncode(scope) + "&refresh_token=" + net::urlEncode(cred->identityToken);
+    ex.requestBody =
+        "grant_type=refresh_token&client_id=schedkit&service=" + net::urlEncode(service) +
+        "&scope=" + net::urlEncode(scope) + "&refresh_token=" + net::urlEncode(cred->identityToken);
     url = realm;
   } else {
     url = realm + (realm.find('?') == std::string::npos ? "?" : "&");
@@ -365,15 +372,18 @@ Result<std::string> RegistryClient::fetchToken(HostState& h, const Reference& re
     if (!waitBeforeRetry(b.next(deps_.random))) return cancelled("pull cancelled");
   }
   if (ex.status == 401 || ex.status == 403) {
-    return permissionDenied("authentication to " + repo.registry + " failed: the token server " +
-                            realm + " answered " + std::to_string(ex.status) +
-                            (cred ? " for the configured credentials" : " to an anonymous request"));
+    return permissionDenied(
+        "authentication to " + repo.registry + " failed: the token server " + realm + " answered " +
+        std::to_string(ex.status) +
+        (cred ? " for the configured credentials" : " to an anonymous request"));
   }
   if (ex.status != 200) return statusForHttp(ex.status, "token request to " + realm, ex.body);
   auto tr = parseTokenResponse(ex.body);
   if (!tr.isOk()) return tr.status().withContext(realm);
-  std::string key = realm + "|" + service + "|" + scope + "|" +
-                    (cred ? Digest::of(cred->username + ":" + cred->password + ":" + cred->identityToken).hex() : "");
+  std::string key =
+      realm + "|" + service + "|" + scope + "|" +
+      (cred ? Digest::of(cred->username + ":" + cred->password + ":" + cred->identityToken).hex()
+            : "");
   std::lock_guard lk(mu_);
   // A little early, so a token never expires in flight.
   tokens_[key] = {tr->token, deps_.clock.now() + std::chrono::seconds(tr->expiresIn) -
@@ -392,8 +402,10 @@ Result<std::string> RegistryClient::authorization(HostState& h, const Reference&
   if (h.challenge->scheme != "bearer") return std::string();
   if (cred && !cred->registryToken.empty()) return "Bearer " + cred->registryToken;
   std::string scope = "repository:" + repo.repository + ":pull";
-  std::string key = h.challenge->param("realm") + "|" + h.challenge->param("service") + "|" + scope +
-                    "|" + (cred ? Digest::of(cred->username + ":" + cred->password + ":" + cred->identityToken).hex() : "");
+  std::string key =
+      h.challenge->param("realm") + "|" + h.challenge->param("service") + "|" + scope + "|" +
+      (cred ? Digest::of(cred->username + ":" + cred->password + ":" + cred->identityToken).hex()
+            : "");
   if (!forceRefresh) {
     std::lock_guard lk(mu_);
     auto it = tokens_.find(key);
@@ -425,12 +437,15 @@ Status RegistryClient::perform(const Reference& repo, const Keychain& keys, cons
       if ((!transient && !retryStatus) || n >= opts_.maxAttempts) break;
       Duration d = b.next(deps_.random);
       if (retryStatus) {
-        if (auto ra = parseRetryAfter(ex.headers.get("retry-after").value_or(""), deps_.clock.wallNow())) {
+        if (auto ra = parseRetryAfter(ex.headers.get("retry-after").value_or(""),
+                                      deps_.clock.wallNow())) {
           d = std::min(*ra, opts_.maxRetryAfter);
         }
       }
       deps_.log.warn("registry request failed, retrying",
-                     {{"url", url}, {"attempt", n}, {"delay", d},
+                     {{"url", url},
+                      {"attempt", n},
+                      {"delay", d},
                       {"error", st.isOk() ? "HTTP " + std::to_string(ex.status) : st.message()}});
       if (!waitBeforeRetry(d)) return cancelled("pull cancelled");
       if (ex.onRestart) SK_RETURN_IF_ERROR(ex.onRestart());
@@ -465,12 +480,15 @@ Result<FetchedManifest> RegistryClient::getManifest(const Reference& repo,
   ex.maxBody = opts_.maxManifestBytes;
   net::Headers hd;
   hd.set("accept", std::string(media::kManifestAccept));
-  std::string what = "manifest " + repo.repositoryName() + (tagOrDigest.rfind("sha256:", 0) == 0 ? "@" : ":") +
-                     std::string(tagOrDigest);
-  Status st = perform(repo, keys, "/v2/" + repo.repository + "/manifests/" + std::string(tagOrDigest), hd, ex);
+  std::string what = "manifest " + repo.repositoryName() +
+                     (tagOrDigest.rfind("sha256:", 0) == 0 ? "@" : ":") + std::string(tagOrDigest);
+  Status st = perform(repo, keys,
+                      "/v2/" + repo.repository + "/manifests/" + std::string(tagOrDigest), hd, ex);
   if (!st.isOk()) return st.withContext(what);
   if (ex.status != 200) {
-    if (ex.status == 404) return notFound(what + " not found" + (errorDetail(ex.body).empty() ? "" : " (" + errorDetail(ex.body) + ")"));
+    if (ex.status == 404)
+      return notFound(what + " not found" +
+                      (errorDetail(ex.body).empty() ? "" : " (" + errorDetail(ex.body) + ")"));
     return statusForHttp(ex.status, what, ex.body);
   }
   FetchedManifest m;
@@ -481,7 +499,8 @@ Result<FetchedManifest> RegistryClient::getManifest(const Reference& repo,
     SK_RETURN_IF_ERROR(verifyDigest(what, want, m.digest));
   } else if (auto dcd = ex.headers.get("docker-content-digest")) {
     auto want = Digest::parse(*dcd);
-    if (want.isOk()) SK_RETURN_IF_ERROR(verifyDigest(what + " (Docker-Content-Digest)", *want, m.digest));
+    if (want.isOk())
+      SK_RETURN_IF_ERROR(verifyDigest(what + " (Docker-Content-Digest)", *want, m.digest));
   }
   auto mt = manifestMediaType(m.body, ex.headers.get("content-type").value_or(""));
   if (!mt.isOk()) return mt.status().withContext(what);
@@ -499,7 +518,8 @@ Status RegistryClient::getBlob(const Reference& repo, const Descriptor& d, const
   ex.onData = [&](std::string_view chunk) -> Status {
     got += static_cast<std::int64_t>(chunk.size());
     if (got > d.size) {
-      return dataLoss(what + ": larger than the " + std::to_string(d.size) + " bytes its descriptor says");
+      return dataLoss(what + ": larger than the " + std::to_string(d.size) +
+                      " bytes its descriptor says");
     }
     hasher->update(chunk);
     SK_RETURN_IF_ERROR(sink.write(chunk));
@@ -511,7 +531,8 @@ Status RegistryClient::getBlob(const Reference& repo, const Descriptor& d, const
     got = 0;
     return sink.reset();
   };
-  Status st = perform(repo, keys, "/v2/" + repo.repository + "/blobs/" + d.digest.toString(), {}, ex);
+  Status st =
+      perform(repo, keys, "/v2/" + repo.repository + "/blobs/" + d.digest.toString(), {}, ex);
   if (!st.isOk()) return st.withContext(what);
   if (ex.status != 200) {
     if (ex.status == 404) return notFound(what + " not found (missing blob)");

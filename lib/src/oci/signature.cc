@@ -27,7 +27,8 @@ Result<PublicKey> PublicKey::fromPem(std::string_view pem) {
   if (bio == nullptr) return internalError("BIO_new_mem_buf failed");
   EVP_PKEY* k = PEM_read_bio_PUBKEY(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
-  if (k == nullptr) return invalidArgument("verify key is not a PEM public key (\"-----BEGIN PUBLIC KEY-----\")");
+  if (k == nullptr)
+    return invalidArgument("verify key is not a PEM public key (\"-----BEGIN PUBLIC KEY-----\")");
   PublicKey out;
   out.impl_ = std::make_unique<Impl>();
   out.impl_->key = k;
@@ -38,19 +39,22 @@ Result<PublicKey> PublicKey::fromPem(std::string_view pem) {
   size_t len = 0;
   if (EVP_PKEY_get_utf8_string_param(k, "group", curve, sizeof curve, &len) != 1 ||
       std::string_view(curve, len) != "prime256v1") {
-    return invalidArgument("verify key is not on curve P-256 (got " + std::string(curve, len) + ")");
+    return invalidArgument("verify key is not on curve P-256 (got " + std::string(curve, len) +
+                           ")");
   }
   unsigned char* der = nullptr;
   int n = i2d_PUBKEY(k, &der);
   if (n <= 0) return internalError("encoding the public key failed");
-  out.fingerprint_ = Digest::of(std::string_view(reinterpret_cast<char*>(der), static_cast<std::size_t>(n))).hex();
+  out.fingerprint_ =
+      Digest::of(std::string_view(reinterpret_cast<char*>(der), static_cast<std::size_t>(n))).hex();
   OPENSSL_free(der);
   return out;
 }
 
 bool PublicKey::verify(std::string_view data, std::string_view sig) const {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx != nullptr && EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, impl_->key) == 1 &&
+  bool ok = ctx != nullptr &&
+            EVP_DigestVerifyInit(ctx, nullptr, EVP_sha256(), nullptr, impl_->key) == 1 &&
             EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
                              reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1;
   EVP_MD_CTX_free(ctx);
@@ -59,13 +63,15 @@ bool PublicKey::verify(std::string_view data, std::string_view sig) const {
 
 Result<SimpleSigningPayload> parseSimpleSigningPayload(std::string_view json) {
   auto j = nlohmann::json::parse(json, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return invalidArgument("signature payload is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return invalidArgument("signature payload is not a JSON object");
   try {
     SimpleSigningPayload p;
     const auto& crit = j.at("critical");
     p.type = crit.at("type").get<std::string>();
-    SK_ASSIGN_OR_RETURN(p.manifestDigest,
-                        Digest::parse(crit.at("image").at("docker-manifest-digest").get<std::string>()));
+    SK_ASSIGN_OR_RETURN(
+        p.manifestDigest,
+        Digest::parse(crit.at("image").at("docker-manifest-digest").get<std::string>()));
     if (auto id = crit.find("identity"); id != crit.end() && id->is_object()) {
       p.dockerReference = id->value("docker-reference", "");
     }
@@ -80,7 +86,8 @@ Status verifyCosignSignature(std::string_view payload, std::string_view signatur
   auto sig = base64Decode(signatureBase64);
   if (!sig.isOk() || sig->empty()) return permissionDenied("signature annotation is not base64");
   if (!key.verify(payload, *sig)) {
-    return permissionDenied("signature does not verify with the given key (wrong key or tampered payload)");
+    return permissionDenied(
+        "signature does not verify with the given key (wrong key or tampered payload)");
   }
   auto p = parseSimpleSigningPayload(payload);
   if (!p.isOk()) return permissionDenied(p.status().message());
@@ -89,7 +96,8 @@ Status verifyCosignSignature(std::string_view payload, std::string_view signatur
                             std::string(kCosignPayloadType) + "\"");
   }
   if (p->manifestDigest != image) {
-    return permissionDenied("signature is for " + p->manifestDigest.toString() + ", not for " + image.toString());
+    return permissionDenied("signature is for " + p->manifestDigest.toString() + ", not for " +
+                            image.toString());
   }
   return Status::ok();
 }

@@ -19,7 +19,8 @@ std::atomic<std::uint64_t> g_serial{0};
 
 std::string uniqueSuffix() {
   return std::to_string(::getpid()) + "-" + std::to_string(++g_serial) + "-" +
-         std::to_string(reinterpret_cast<std::uintptr_t>(&g_serial) ^ static_cast<std::uintptr_t>(::gettid()));
+         std::to_string(reinterpret_cast<std::uintptr_t>(&g_serial) ^
+                        static_cast<std::uintptr_t>(::gettid()));
 }
 
 Status mkdirs(const std::string& path, unsigned mode = 0755) {
@@ -98,7 +99,8 @@ Status removeAt(int parent, const std::string& name, const std::string& shown) {
     return fromErrno(errno, "stat " + shown);
   }
   if (!S_ISDIR(st.st_mode)) {
-    if (::unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT) return fromErrno(errno, "unlink " + shown);
+    if (::unlinkat(parent, name.c_str(), 0) != 0 && errno != ENOENT)
+      return fromErrno(errno, "unlink " + shown);
     return Status::ok();
   }
   ::fchmodat(parent, name.c_str(), 0700, 0);
@@ -128,7 +130,8 @@ Status removeAt(int parent, const std::string& name, const std::string& shown) {
 
 Status readOnlyAt(int parent, const std::string& name, const std::string& shown) {
   struct stat st {};
-  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return fromErrno(errno, "stat " + shown);
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return fromErrno(errno, "stat " + shown);
   if (S_ISLNK(st.st_mode)) return Status::ok();
   if (S_ISDIR(st.st_mode)) {
     int fd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -170,7 +173,8 @@ nlohmann::json digests(const std::vector<Digest>& ds) {
 
 Status removeTree(const std::string& path) {
   auto slash = path.rfind('/');
-  std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string parent =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return Status::ok();
@@ -183,7 +187,8 @@ Status removeTree(const std::string& path) {
 
 Status makeTreeReadOnly(const std::string& path) {
   auto slash = path.rfind('/');
-  std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string parent =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
   int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return fromErrno(errno, "open " + parent);
   Status st = readOnlyAt(fd, path.substr(slash + 1), path);
@@ -215,7 +220,9 @@ Status ContentStore::init() {
   return Status::ok();
 }
 
-std::string ContentStore::blobPath(const Digest& d) const { return root_ + "/blobs/sha256/" + d.hex(); }
+std::string ContentStore::blobPath(const Digest& d) const {
+  return root_ + "/blobs/sha256/" + d.hex();
+}
 std::string ContentStore::rootfsPath(const Digest& m) const { return root_ + "/rootfs/" + m.hex(); }
 
 bool ContentStore::hasBlob(const Digest& d) const {
@@ -285,14 +292,16 @@ Status ContentStore::verifyBlob(const Digest& d, std::int64_t size) const {
     h.update(std::string_view(buf.data(), static_cast<std::size_t>(n)));
   }
   ::close(fd);
-  Status st = total == size ? verifyDigest("cached blob " + d.toString(), d, h.finish())
-                            : dataLoss("cached blob " + d.toString() + " has " + std::to_string(total) +
-                                       " bytes, expected " + std::to_string(size));
+  Status st = total == size
+                  ? verifyDigest("cached blob " + d.toString(), d, h.finish())
+                  : dataLoss("cached blob " + d.toString() + " has " + std::to_string(total) +
+                             " bytes, expected " + std::to_string(size));
   if (!st.isOk()) ::unlink(path.c_str());
   return st;
 }
 
-Result<std::unique_ptr<ContentStore::BlobWriter>> ContentStore::newBlobWriter(const Descriptor& d) const {
+Result<std::unique_ptr<ContentStore::BlobWriter>> ContentStore::newBlobWriter(
+    const Descriptor& d) const {
   std::string tmp = root_ + "/tmp/blob-" + d.digest.hex().substr(0, 16) + "-" + uniqueSuffix();
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return fromErrno(errno, "create " + tmp);
@@ -316,7 +325,8 @@ Status ContentStore::BlobWriter::write(std::string_view chunk) {
 }
 
 Status ContentStore::BlobWriter::reset() {
-  if (::ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) != 0) return fromErrno(errno, "truncate " + tmp_);
+  if (::ftruncate(fd_, 0) != 0 || ::lseek(fd_, 0, SEEK_SET) != 0)
+    return fromErrno(errno, "truncate " + tmp_);
   hash_ = std::make_unique<Sha256>();
   written_ = 0;
   return Status::ok();
@@ -331,7 +341,8 @@ Status ContentStore::BlobWriter::commit() {
   if (::fchmod(fd_, 0444) != 0) return fromErrno(errno, "chmod " + tmp_);
   if (::fsync(fd_) != 0) return fromErrno(errno, "fsync " + tmp_);
   std::string dst = store_.blobPath(d_.digest);
-  if (::rename(tmp_.c_str(), dst.c_str()) != 0) return fromErrno(errno, "rename " + tmp_ + " -> " + dst);
+  if (::rename(tmp_.c_str(), dst.c_str()) != 0)
+    return fromErrno(errno, "rename " + tmp_ + " -> " + dst);
   committed_ = true;
   ::close(fd_);
   fd_ = -1;
@@ -446,7 +457,8 @@ Result<ImageRecord> ContentStore::getRecord(const std::string& reference) const 
   std::string text;
   char buf[8192];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 20)) text.append(buf, static_cast<std::size_t>(n));
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 20))
+    text.append(buf, static_cast<std::size_t>(n));
   ::close(fd);
   SK_ASSIGN_OR_RETURN(auto r, decodeRecord(text, path));
   if (r.reference != reference) return dataLoss("image record " + path + " names " + r.reference);
@@ -464,7 +476,8 @@ Result<std::vector<ImageRecord>> ContentStore::listRecords() const {
     std::string text;
     char buf[8192];
     ssize_t k;
-    while ((k = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 20)) text.append(buf, static_cast<std::size_t>(k));
+    while ((k = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (1u << 20))
+      text.append(buf, static_cast<std::size_t>(k));
     ::close(fd);
     auto r = decodeRecord(text, path);
     if (r.isOk()) out.push_back(std::move(*r));

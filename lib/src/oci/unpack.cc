@@ -55,7 +55,8 @@ class Fd {
 // Removes name under dirfd, recursing into directories without following symlinks.
 int removeEntryAt(int dirfd, const std::string& name) {
   struct stat st {};
-  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT ? 0 : errno;
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return errno == ENOENT ? 0 : errno;
   if (!S_ISDIR(st.st_mode)) return ::unlinkat(dirfd, name.c_str(), 0) == 0 ? 0 : errno;
   ::fchmodat(dirfd, name.c_str(), 0700, 0);
   int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -142,7 +143,8 @@ class Resolver {
                  const std::string& entry) {
     Fd cur(::fcntl(rootFd_, F_DUPFD_CLOEXEC, 0));
     for (std::size_t i = 0; i < n; ++i) {
-      int fd = ::openat(cur.get(), resolved[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int fd =
+          ::openat(cur.get(), resolved[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       if (fd < 0) return fromErrno(errno, entry + ": open " + joinParts(resolved, i + 1));
       cur = Fd(fd);
     }
@@ -278,15 +280,17 @@ class Unpacker {
   // Validates an archive path: relative, no "..", bounded. Returns normalised components.
   Result<std::vector<std::string>> checkPath(const std::string& raw, const char* what) {
     if (raw.size() > limits_.maxPathLength) {
-      return invalidArgument(std::string(what) + " \"" + raw.substr(0, 100) + "…\" is longer than " +
-                             std::to_string(limits_.maxPathLength) + " bytes");
+      return invalidArgument(std::string(what) + " \"" + raw.substr(0, 100) +
+                             "…\" is longer than " + std::to_string(limits_.maxPathLength) +
+                             " bytes");
     }
     if (!raw.empty() && raw.front() == '/') {
       return permissionDenied(std::string(what) + " \"" + raw + "\" is absolute");
     }
     auto parts = Resolver::splitPathKeepDots(raw);
     for (const auto& c : parts) {
-      if (c == "..") return permissionDenied(std::string(what) + " \"" + raw + "\" contains \"..\"");
+      if (c == "..")
+        return permissionDenied(std::string(what) + " \"" + raw + "\" contains \"..\"");
     }
     return parts;
   }
@@ -317,21 +321,25 @@ class Unpacker {
     if (base.rfind(kWhiteoutPrefix, 0) == 0) {
       ++stats.whiteouts;
       std::string victim = base.substr(kWhiteoutPrefix.size());
-      if (victim.empty() || victim == "." || victim == "..") return invalidArgument(name + ": bad whiteout");
+      if (victim.empty() || victim == "." || victim == "..")
+        return invalidArgument(name + ": bad whiteout");
       int err = removeEntryAt(parent.get(), victim);
       if (err) return fromErrno(err, name + ": whiteout");
       return Status::ok();
     }
 
-    if (const char* hl = archive_entry_hardlink(e)) return hardlink(parent.get(), base, rel, hl, name);
+    if (const char* hl = archive_entry_hardlink(e))
+      return hardlink(parent.get(), base, rel, hl, name);
 
     mode_t type = archive_entry_filetype(e);
     mode_t perm = archive_entry_perm(e) & 0777;  // no set-id or sticky bits
     switch (type) {
       case AE_IFDIR: {
         struct stat st {};
-        if (::fstatat(parent.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
-          if (int err = removeEntryAt(parent.get(), base)) return fromErrno(err, name + ": replace");
+        if (::fstatat(parent.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            !S_ISDIR(st.st_mode)) {
+          if (int err = removeEntryAt(parent.get(), base))
+            return fromErrno(err, name + ": replace");
         }
         if (::mkdirat(parent.get(), base.c_str(), 0755) != 0 && errno != EEXIST) {
           return fromErrno(errno, name + ": mkdir");
@@ -346,12 +354,14 @@ class Unpacker {
         return Status::ok();
       case AE_IFLNK: {
         const char* target = archive_entry_symlink(e);
-        if (target == nullptr || *target == '\0') return invalidArgument(name + ": symlink without a target");
+        if (target == nullptr || *target == '\0')
+          return invalidArgument(name + ": symlink without a target");
         if (std::string_view(target).size() > limits_.maxPathLength) {
           return invalidArgument(name + ": symlink target too long");
         }
         if (int err = removeEntryAt(parent.get(), base)) return fromErrno(err, name + ": replace");
-        if (::symlinkat(target, parent.get(), base.c_str()) != 0) return fromErrno(errno, name + ": symlink");
+        if (::symlinkat(target, parent.get(), base.c_str()) != 0)
+          return fromErrno(errno, name + ": symlink");
         layerCreated_.insert(rel);
         return Status::ok();
       }
@@ -376,7 +386,8 @@ class Unpacker {
                                std::to_string(limits_.maxBytes) + " bytes");
     }
     if (int err = removeEntryAt(parent, base)) return fromErrno(err, name + ": replace");
-    int fd = ::openat(parent, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd =
+        ::openat(parent, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return fromErrno(errno, name + ": create");
     Fd guard(fd);
     auto fail = [&](Status s) {
@@ -391,7 +402,8 @@ class Unpacker {
       la_int64_t off = 0;
       int r = archive_read_data_block(a, &buf, &len, &off);
       if (r == ARCHIVE_EOF) break;
-      if (r < ARCHIVE_WARN) return fail(invalidArgument(name + ": corrupt data: " + errorString(a)));
+      if (r < ARCHIVE_WARN)
+        return fail(invalidArgument(name + ": corrupt data: " + errorString(a)));
       if (off < 0 || static_cast<std::int64_t>(len) > declared ||
           off > declared - static_cast<std::int64_t>(len)) {
         return fail(invalidArgument(name + ": data beyond the entry's declared size"));
@@ -404,13 +416,15 @@ class Unpacker {
       const char* p = static_cast<const char*>(buf);
       std::size_t done = 0;
       while (done < len) {
-        ssize_t n = ::pwrite(fd, p + done, len - done, static_cast<off_t>(off) + static_cast<off_t>(done));
+        ssize_t n =
+            ::pwrite(fd, p + done, len - done, static_cast<off_t>(off) + static_cast<off_t>(done));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return fail(fromErrno(errno, name + ": write"));
         done += static_cast<std::size_t>(n);
       }
     }
-    if (::ftruncate(fd, static_cast<off_t>(declared)) != 0) return fail(fromErrno(errno, name + ": truncate"));
+    if (::ftruncate(fd, static_cast<off_t>(declared)) != 0)
+      return fail(fromErrno(errno, name + ": truncate"));
     if (::fchmod(fd, perm) != 0) return fail(fromErrno(errno, name + ": chmod"));
     stats.bytes += declared;
     return Status::ok();
@@ -521,7 +535,8 @@ Result<UnpackStats> unpackLayerBytes(std::string_view data, const std::string& d
   return u.stats;
 }
 
-Result<std::string> resolveInRoot(const std::string& root, std::string_view path, int maxSymlinkHops) {
+Result<std::string> resolveInRoot(const std::string& root, std::string_view path,
+                                  int maxSymlinkHops) {
   SK_ASSIGN_OR_RETURN(Fd rootFd, openRoot(root));
   Resolver r(rootFd.get(), maxSymlinkHops);
   auto parts = Resolver::splitPathKeepDots(path);
@@ -556,7 +571,9 @@ Result<std::string> resolveInRoot(const std::string& root, std::string_view path
     long depth = 0;
     for (const auto& c : next) {
       depth += c == ".." ? -1 : 1;
-      if (depth < 0) return permissionDenied(what + ": symlink " + rel + " -> " + target + " leaves the image root");
+      if (depth < 0)
+        return permissionDenied(what + ": symlink " + rel + " -> " + target +
+                                " leaves the image root");
     }
     if (next.empty()) return invalidArgument(what + " resolves to the image root");
     todo = next;

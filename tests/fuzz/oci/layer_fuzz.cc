@@ -2,8 +2,8 @@
 // inside a fresh parent; afterwards the parent must hold nothing but the root — anything else
 // means an entry escaped.
 #include <dirent.h>
-#include <sys/stat.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cstddef>
 #include <cstdint>

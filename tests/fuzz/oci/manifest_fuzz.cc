@@ -12,8 +12,12 @@ using namespace schedkit::oci;  // NOLINT
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view body(reinterpret_cast<const char*>(data), size);
   // The first byte picks what the registry claims the body is.
-  static constexpr std::string_view kServed[] = {"", media::kOciManifest, media::kOciIndex, media::kDockerManifest,
-                                                 media::kDockerManifestList, "application/json; charset=utf-8"};
+  static constexpr std::string_view kServed[] = {"",
+                                                 media::kOciManifest,
+                                                 media::kOciIndex,
+                                                 media::kDockerManifest,
+                                                 media::kDockerManifestList,
+                                                 "application/json; charset=utf-8"};
   std::string_view served = size ? kServed[data[0] % 6] : "";
   auto mt = manifestMediaType(body, served);
   if (mt.isOk()) {
@@ -28,7 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       auto m = parseImageManifest(body, *mt);
       if (m.isOk()) {
         auto again = parseImageManifest(imageManifestJson(*m), *mt);
-        if (!again.isOk() || again->layers.size() != m->layers.size()) __builtin_trap();  // round trip
+        if (!again.isOk() || again->layers.size() != m->layers.size())
+          __builtin_trap();  // round trip
         (void)parseSchedulerArtifact({}, m->annotations);
       }
     }

@@ -103,12 +103,14 @@ class Registry : public ::testing::Test {
   static bool tls() { return env_["REGISTRY_TLS"] == "1"; }
 
   static std::string skopeoDest() {
-    std::string f = tls() ? " --dest-cert-dir " + q(env_["REGISTRY_CERT_DIR"]) : " --dest-tls-verify=false";
+    std::string f =
+        tls() ? " --dest-cert-dir " + q(env_["REGISTRY_CERT_DIR"]) : " --dest-tls-verify=false";
     if (!env_["REGISTRY_AUTHFILE"].empty()) f += " --dest-authfile " + q(env_["REGISTRY_AUTHFILE"]);
     return f;
   }
   static std::string skopeoSrc() {
-    std::string f = tls() ? " --src-cert-dir " + q(env_["REGISTRY_CERT_DIR"]) : " --src-tls-verify=false";
+    std::string f =
+        tls() ? " --src-cert-dir " + q(env_["REGISTRY_CERT_DIR"]) : " --src-tls-verify=false";
     if (!env_["REGISTRY_AUTHFILE"].empty()) f += " --src-authfile " + q(env_["REGISTRY_AUTHFILE"]);
     return f;
   }
@@ -122,14 +124,15 @@ class Registry : public ::testing::Test {
     ASSERT_TRUE(l.tag(img.descriptor(), tag).isOk());
   }
 
-  void skopeoCopy(const std::string& layout, const std::string& tag, const std::string& dest, bool all = false) {
-    auto c = run("skopeo copy --quiet --preserve-digests" + std::string(all ? " --all" : "") + skopeoDest() +
-                 " oci:" + q(layout) + ":" + tag + " docker://" + dest);
+  void skopeoCopy(const std::string& layout, const std::string& tag, const std::string& dest,
+                  bool all = false) {
+    auto c = run("skopeo copy --quiet --preserve-digests" + std::string(all ? " --all" : "") +
+                 skopeoDest() + " oci:" + q(layout) + ":" + tag + " docker://" + dest);
     ASSERT_EQ(c.rc, 0) << c.out;
   }
 
-  BuiltImage scheduler(const std::string& body = "#!/bin/sh\nexec sleep 1\n", const std::string& arch = "amd64",
-                       Compression c = Compression::kGzip) {
+  BuiltImage scheduler(const std::string& body = "#!/bin/sh\nexec sleep 1\n",
+                       const std::string& arch = "amd64", Compression c = Compression::kGzip) {
     ImageSpec s;
     s.layers = {buildTar({dir("usr/"), dir("usr/bin/"), file("usr/bin/scx_test", body, 0755)}, c),
                 buildTar({file("etc/scx.conf", "arch=" + arch)}, c)};
@@ -139,8 +142,9 @@ class Registry : public ::testing::Test {
     return buildImage(s);
   }
 
-  std::unique_ptr<OciImageStore> store(const std::string& name = "cache",
-                                       const std::function<void(ImageStoreOptions&)>& tweak = nullptr) {
+  std::unique_ptr<OciImageStore> store(
+      const std::string& name = "cache",
+      const std::function<void(ImageStoreOptions&)>& tweak = nullptr) {
     ImageStoreOptions o;
     o.cacheDir = caseDir_ + "/" + name;
     o.platform = Platform{"linux", "amd64", ""};
@@ -148,8 +152,8 @@ class Registry : public ::testing::Test {
     o.registry.backoff.initial = std::chrono::milliseconds(50);
     if (tls()) o.registry.hosts[host()].tls.caFile = env_["REGISTRY_CA"];
     if (tweak) tweak(o);
-    ImageStoreDeps deps{[](const net::TlsConfig& t) { return net::makeCpprestTransport(t); }, clock_, random_,
-                        log_, nullptr};
+    ImageStoreDeps deps{[](const net::TlsConfig& t) { return net::makeCpprestTransport(t); },
+                        clock_, random_, log_, nullptr};
     return std::move(OciImageStore::create(std::move(deps), o).value());
   }
 
@@ -210,11 +214,13 @@ class PlainRegistry : public Registry {
       std::string loc = net::resolveUrl(post.url, r->headers.get("location").value_or(""));
       net::HttpRequest put;
       put.method = "PUT";
-      put.url = loc + (loc.find('?') == std::string::npos ? "?" : "&") + "digest=" + net::urlEncode(d);
+      put.url =
+          loc + (loc.find('?') == std::string::npos ? "?" : "&") + "digest=" + net::urlEncode(d);
       put.headers.set("content-type", "application/octet-stream");
       put.body = b;
       auto pr = (*t)->send(put);
-      ASSERT_TRUE(pr.isOk() && pr->status == 201) << (pr.isOk() ? pr->body : pr.status().toString());
+      ASSERT_TRUE(pr.isOk() && pr->status == 201)
+          << (pr.isOk() ? pr->body : pr.status().toString());
     }
     net::HttpRequest put;
     put.method = "PUT";
@@ -226,7 +232,8 @@ class PlainRegistry : public Registry {
   }
 
   std::string blobDataPath(const Digest& d) {
-    return env_["REGISTRY_DIR"] + "/data/docker/registry/v2/blobs/sha256/" + d.hex().substr(0, 2) + "/" + d.hex() + "/data";
+    return env_["REGISTRY_DIR"] + "/data/docker/registry/v2/blobs/sha256/" + d.hex().substr(0, 2) +
+           "/" + d.hex() + "/data";
   }
 
   std::string cosign() {
@@ -261,7 +268,8 @@ TEST_F(PlainRegistry, PullsWhatSkopeoCopiedIn) {
       << tiny.status().toString();
 
   // And back: skopeo reads what schedkit would run.
-  auto inspect = run("skopeo inspect --raw --tls-verify=false docker://" + host() + "/scx/interop:v1 2>/dev/null");
+  auto inspect = run("skopeo inspect --raw --tls-verify=false docker://" + host() +
+                     "/scx/interop:v1 2>/dev/null");
   ASSERT_EQ(inspect.rc, 0);
   if (!inspect.out.empty() && inspect.out.back() == '\n') inspect.out.pop_back();
   EXPECT_EQ(Digest::of(inspect.out), img.digest);
@@ -283,8 +291,14 @@ TEST_F(PlainRegistry, MultiArchIndexPicksTheHostPlatform) {
   idx.manifests = {amd.descriptor(&pa), arm.descriptor(&pr)};
   std::string idxBody = imageIndexJson(idx);
   ASSERT_TRUE(l.putBlob(idxBody).isOk());
-  ASSERT_TRUE(l.tag({std::string(media::kOciIndex), Digest::of(idxBody), static_cast<std::int64_t>(idxBody.size()), {}, {}, {}},
-                    "v1").isOk());
+  ASSERT_TRUE(l.tag({std::string(media::kOciIndex),
+                     Digest::of(idxBody),
+                     static_cast<std::int64_t>(idxBody.size()),
+                     {},
+                     {},
+                     {}},
+                    "v1")
+                  .isOk());
   skopeoCopy(layout, "v1", host() + "/scx/multi:v1", /*all=*/true);
 
   auto s = store();
@@ -305,13 +319,20 @@ TEST_F(PlainRegistry, MultiArchIndexPicksTheHostPlatform) {
   armOnly.manifests = {arm.descriptor(&pr)};
   std::string armBody = imageIndexJson(armOnly);
   ASSERT_TRUE(l.putBlob(armBody).isOk());
-  ASSERT_TRUE(l.tag({std::string(media::kOciIndex), Digest::of(armBody), static_cast<std::int64_t>(armBody.size()), {}, {}, {}},
-                    "armonly").isOk());
+  ASSERT_TRUE(l.tag({std::string(media::kOciIndex),
+                     Digest::of(armBody),
+                     static_cast<std::int64_t>(armBody.size()),
+                     {},
+                     {},
+                     {}},
+                    "armonly")
+                  .isOk());
   skopeoCopy(layout, "armonly", host() + "/scx/multi:armonly", true);
   auto none = s->pull(req(host() + "/scx/multi:armonly"));
   ASSERT_FALSE(none.isOk());
   EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(none.status().message().find("no image for platform linux/amd64 in the index (it has: linux/arm64/v8)"),
+  EXPECT_NE(none.status().message().find(
+                "no image for platform linux/amd64 in the index (it has: linux/arm64/v8)"),
             std::string::npos)
       << none.status().toString();
   expectNothingOutside(/*noRoots=*/false);
@@ -327,15 +348,16 @@ TEST_F(PlainRegistry, CosignSignaturesVerifyAndForgeriesFail) {
   skopeoCopy(caseDir_ + "/a", "v1", host() + "/scx/signed:v1");
   skopeoCopy(caseDir_ + "/b", "v1", host() + "/scx/signed:other");
   for (const char* k : {"k1", "k2"}) {
-    auto g = run("cd " + q(caseDir_) + " && mkdir -p " + k + " && cd " + k + " && COSIGN_PASSWORD= " + q(cos) +
-                 " generate-key-pair");
+    auto g = run("cd " + q(caseDir_) + " && mkdir -p " + k + " && cd " + k +
+                 " && COSIGN_PASSWORD= " + q(cos) + " generate-key-pair");
     ASSERT_EQ(g.rc, 0) << g.out;
   }
   auto sign = run("cd " + q(caseDir_) + " && COSIGN_PASSWORD= " + q(cos) +
-                  " sign --key k1/cosign.key --allow-http-registry --tlog-upload=false --yes " + host() +
-                  "/scx/signed@" + signedImg.digest.toString());
+                  " sign --key k1/cosign.key --allow-http-registry --tlog-upload=false --yes " +
+                  host() + "/scx/signed@" + signedImg.digest.toString());
   ASSERT_EQ(sign.rc, 0) << sign.out;
-  std::string k1 = readFile(caseDir_ + "/k1/cosign.pub"), k2 = readFile(caseDir_ + "/k2/cosign.pub");
+  std::string k1 = readFile(caseDir_ + "/k1/cosign.pub"),
+              k2 = readFile(caseDir_ + "/k2/cosign.pub");
 
   auto s = store();
   auto good = req(host() + "/scx/signed:v1", PullPolicy::kAlways);
@@ -349,27 +371,31 @@ TEST_F(PlainRegistry, CosignSignaturesVerifyAndForgeriesFail) {
   auto w = s->pull(wrongKey);
   ASSERT_FALSE(w.isOk());
   EXPECT_EQ(w.status().code(), StatusCode::kPermissionDenied);
-  EXPECT_NE(w.status().message().find("does not verify with the given key"), std::string::npos) << w.status().toString();
+  EXPECT_NE(w.status().message().find("does not verify with the given key"), std::string::npos)
+      << w.status().toString();
 
   auto unsignedReq = req(host() + "/scx/signed:other", PullPolicy::kAlways);
   unsignedReq.verifyKeyPem = k1;
   auto u = s->pull(unsignedReq);
   ASSERT_FALSE(u.isOk());
-  EXPECT_NE(u.status().message().find("the image is not signed"), std::string::npos) << u.status().toString();
+  EXPECT_NE(u.status().message().find("the image is not signed"), std::string::npos)
+      << u.status().toString();
 
   // Tampered: the signed image's signature replayed onto the other image's signature tag.
-  auto replay = run("skopeo copy --quiet --preserve-digests" + skopeoSrc() + skopeoDest() + " docker://" + host() +
-                    "/scx/signed:" + cosignSignatureTag(signedImg.digest) + " docker://" + host() +
-                    "/scx/signed:" + cosignSignatureTag(otherImg.digest));
+  auto replay = run("skopeo copy --quiet --preserve-digests" + skopeoSrc() + skopeoDest() +
+                    " docker://" + host() + "/scx/signed:" + cosignSignatureTag(signedImg.digest) +
+                    " docker://" + host() + "/scx/signed:" + cosignSignatureTag(otherImg.digest));
   ASSERT_EQ(replay.rc, 0) << replay.out;
   auto t = s->pull(unsignedReq);
   ASSERT_FALSE(t.isOk());
   EXPECT_EQ(t.status().code(), StatusCode::kPermissionDenied);
-  EXPECT_NE(t.status().message().find("signature is for " + signedImg.digest.toString()), std::string::npos)
+  EXPECT_NE(t.status().message().find("signature is for " + signedImg.digest.toString()),
+            std::string::npos)
       << t.status().toString();
   // And cosign itself agrees on what verifies.
-  auto cv = run("cd " + q(caseDir_) + " && " + q(cos) + " verify --key k1/cosign.pub --allow-http-registry " +
-                "--insecure-ignore-tlog=true " + host() + "/scx/signed@" + signedImg.digest.toString());
+  auto cv = run(
+      "cd " + q(caseDir_) + " && " + q(cos) + " verify --key k1/cosign.pub --allow-http-registry " +
+      "--insecure-ignore-tlog=true " + host() + "/scx/signed@" + signedImg.digest.toString());
   EXPECT_EQ(cv.rc, 0) << cv.out;
   expectNothingOutside(/*noRoots=*/false);
 }
@@ -406,16 +432,29 @@ TarEntry bomb() {
 INSTANTIATE_TEST_SUITE_P(
     Layers, PlainRegistryHostile,
     ::testing::Values(
-        Hostile{"traversal", {file("../../../../../../pwned-traversal", "x")}, StatusCode::kPermissionDenied,
+        Hostile{"traversal",
+                {file("../../../../../../pwned-traversal", "x")},
+                StatusCode::kPermissionDenied,
                 "contains \"..\""},
-        Hostile{"absolute", {file("/tmp/pwned-absolute", "x")}, StatusCode::kPermissionDenied, "is absolute"},
-        Hostile{"symlink", {symlink("up", "../../../../../../.."), file("up/tmp/pwned-symlink", "x")},
-                StatusCode::kPermissionDenied, "leaves the image root"},
-        Hostile{"hardlink", {hardlink("pwned-hardlink", "../../../../../../etc/passwd")},
-                StatusCode::kPermissionDenied, "hard link target"},
-        Hostile{"device", {{TarEntry::kCharDev, "dev/pwned-mem", "", "", 0600, 0}}, StatusCode::kPermissionDenied,
+        Hostile{"absolute",
+                {file("/tmp/pwned-absolute", "x")},
+                StatusCode::kPermissionDenied,
+                "is absolute"},
+        Hostile{"symlink",
+                {symlink("up", "../../../../../../.."), file("up/tmp/pwned-symlink", "x")},
+                StatusCode::kPermissionDenied,
+                "leaves the image root"},
+        Hostile{"hardlink",
+                {hardlink("pwned-hardlink", "../../../../../../etc/passwd")},
+                StatusCode::kPermissionDenied,
+                "hard link target"},
+        Hostile{"device",
+                {{TarEntry::kCharDev, "dev/pwned-mem", "", "", 0600, 0}},
+                StatusCode::kPermissionDenied,
                 "entry \"dev/pwned-mem\": device nodes are not allowed"},
-        Hostile{"fifo", {{TarEntry::kFifo, "pwned-fifo", "", "", 0600, 0}}, StatusCode::kPermissionDenied,
+        Hostile{"fifo",
+                {{TarEntry::kFifo, "pwned-fifo", "", "", 0600, 0}},
+                StatusCode::kPermissionDenied,
                 "fifos are not allowed"},
         Hostile{"bomb", {bomb()}, StatusCode::kResourceExhausted, "entry \"usr/bin/pwned-bomb\""}),
     [](const ::testing::TestParamInfo<Hostile>& p) { return p.param.name; });
@@ -434,7 +473,8 @@ TEST_F(PlainRegistry, DigestMismatchFromTheRegistryIsCaught) {
   auto r = s->pull(req(host() + "/hostile/mismatch:v1"));
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
-  EXPECT_NE(r.status().message().find("digest mismatch"), std::string::npos) << r.status().toString();
+  EXPECT_NE(r.status().message().find("digest mismatch"), std::string::npos)
+      << r.status().toString();
   EXPECT_FALSE(s->contentStore().hasBlob(m.layers[0].digest));
   expectNothingOutside();
 }
@@ -448,8 +488,10 @@ TEST_F(PlainRegistry, MissingBlobIsAClearError) {
   ASSERT_EQ(run("rm -rf " + q(dataDir)).rc, 0);
   auto r = store()->pull(req(host() + "/hostile/missing:v1"));
   ASSERT_FALSE(r.isOk());
-  EXPECT_NE(r.status().message().find(m.layers[1].digest.toString()), std::string::npos) << r.status().toString();
-  EXPECT_NE(r.status().message().find("hostile/missing:v1"), std::string::npos) << r.status().toString();
+  EXPECT_NE(r.status().message().find(m.layers[1].digest.toString()), std::string::npos)
+      << r.status().toString();
+  EXPECT_NE(r.status().message().find("hostile/missing:v1"), std::string::npos)
+      << r.status().toString();
   expectNothingOutside();
 }
 
@@ -463,7 +505,8 @@ TEST_F(PlainRegistry, OversizedManifestAndWrongMediaTypes) {
   auto r = s->pull(req(host() + "/hostile/big:v1"));
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_NE(r.status().message().find("65536-byte limit"), std::string::npos) << r.status().toString();
+  EXPECT_NE(r.status().message().find("65536-byte limit"), std::string::npos)
+      << r.status().toString();
 
   ImageSpec wrong;
   wrong.layers = {buildTar({file("usr/bin/scx_test", "x", 0755)})};
@@ -472,7 +515,8 @@ TEST_F(PlainRegistry, OversizedManifestAndWrongMediaTypes) {
   rawPush("hostile/mediatype", "v1", buildImage(wrong));
   auto w = s->pull(req(host() + "/hostile/mediatype:v1"));
   ASSERT_FALSE(w.isOk());
-  EXPECT_NE(w.status().message().find("wrong media type"), std::string::npos) << w.status().toString();
+  EXPECT_NE(w.status().message().find("wrong media type"), std::string::npos)
+      << w.status().toString();
   expectNothingOutside();
 }
 
@@ -550,7 +594,8 @@ TEST_F(HtpasswdRegistry, BasicAuthFromADockerConfig) { pullsWithCredentialsOnly(
 class TokenRegistry : public AuthRegistry {};
 TEST_F(TokenRegistry, BearerTokensFromTheRealm) {
   pullsWithCredentialsOnly("scx/token");
-  EXPECT_NE(lastBadMessage_.find("the token server " + env_["TOKEN_URL"] + " answered 401"), std::string::npos)
+  EXPECT_NE(lastBadMessage_.find("the token server " + env_["TOKEN_URL"] + " answered 401"),
+            std::string::npos)
       << lastBadMessage_;
 }
 
@@ -560,7 +605,9 @@ TEST_F(TokenRegistry, KubernetesPullSecretPayload) {
   skopeoCopy(caseDir_ + "/layout", "v1", host() + "/scx/secret:v1");
   auto r = req(host() + "/scx/secret:v1");
   r.credentials = Keychain();
-  ASSERT_TRUE(r.credentials.addPullSecretData({{".dockerconfigjson", base64Encode(readFile(env_["REGISTRY_AUTHFILE"]))}})
+  ASSERT_TRUE(r.credentials
+                  .addPullSecretData(
+                      {{".dockerconfigjson", base64Encode(readFile(env_["REGISTRY_AUTHFILE"]))}})
                   .isOk());
   auto got = store()->pull(r);
   ASSERT_TRUE(got.isOk()) << got.status().toString();

@@ -66,13 +66,18 @@ TEST_P(BadArtifactTest, ClearError) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, BadArtifactTest,
     ::testing::Values(
-        BadCase{"type_missing", "io.schedkit.scheduler.type", "<erase>", "not a schedkit scheduler image"},
-        BadCase{"type_unknown", "io.schedkit.scheduler.type", "kernel-module", "unknown type \"kernel-module\""},
-        BadCase{"path_missing", "io.schedkit.scheduler.path", "<erase>", "io.schedkit.scheduler.path is missing"},
+        BadCase{"type_missing", "io.schedkit.scheduler.type", "<erase>",
+                "not a schedkit scheduler image"},
+        BadCase{"type_unknown", "io.schedkit.scheduler.type", "kernel-module",
+                "unknown type \"kernel-module\""},
+        BadCase{"path_missing", "io.schedkit.scheduler.path", "<erase>",
+                "io.schedkit.scheduler.path is missing"},
         BadCase{"path_relative", "io.schedkit.scheduler.path", "usr/bin/x", "not an absolute path"},
         BadCase{"path_dotdot", "io.schedkit.scheduler.path", "/a/../../etc/x", "contains \"..\""},
-        BadCase{"args_not_json", "io.schedkit.scheduler.args", "--fast", "not a JSON array of strings"},
-        BadCase{"args_object", "io.schedkit.scheduler.args", "{\"a\":1}", "not a JSON array of strings"},
+        BadCase{"args_not_json", "io.schedkit.scheduler.args", "--fast",
+                "not a JSON array of strings"},
+        BadCase{"args_object", "io.schedkit.scheduler.args", "{\"a\":1}",
+                "not a JSON array of strings"},
         BadCase{"args_number", "io.schedkit.scheduler.args", "[\"a\",1]", "non-string element"},
         BadCase{"kernel_bad", "io.schedkit.kernel.min", "six", "not a kernel version"},
         BadCase{"name_slash", "io.schedkit.scheduler.name", "la/vd", "not an ops-name prefix"}),
@@ -81,7 +86,8 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(SchedulerArtifact, ContradictoryLabelAndAnnotation) {
   auto a = parseSchedulerArtifact(valid(), {{"io.schedkit.scheduler.path", "/other"}});
   ASSERT_FALSE(a.isOk());
-  EXPECT_NE(a.status().message().find("the config label says \"/usr/bin/scx_lavd\" but the manifest annotation says \"/other\""),
+  EXPECT_NE(a.status().message().find("the config label says \"/usr/bin/scx_lavd\" but the "
+                                      "manifest annotation says \"/other\""),
             std::string::npos);
 }
 
@@ -96,7 +102,8 @@ class ArtifactInRootTest : public ::testing::Test {
     chmod((root_ + "/bin/sched").c_str(), 0755);
     std::ofstream(root_ + "/bin/noexec") << "data";
     std::string elf(64, '\0');
-    elf[0] = 0x7f, elf[1] = 'E', elf[2] = 'L', elf[3] = 'F', elf[5] = 1, elf[18] = static_cast<char>(247);
+    elf[0] = 0x7f, elf[1] = 'E', elf[2] = 'L', elf[3] = 'F', elf[5] = 1,
+    elf[18] = static_cast<char>(247);
     std::ofstream(root_ + "/sched.bpf.o", std::ios::binary) << elf;
     symlink("/bin/sched", (root_ + "/link").c_str());
     symlink("../../etc/passwd", (root_ + "/escape").c_str());
@@ -112,15 +119,18 @@ TEST_F(ArtifactInRootTest, ResolvesAndChecksKinds) {
   SchedulerArtifact obj{ArtifactType::kBpfObject, "/sched.bpf.o", "", "", "", {}, ""};
   EXPECT_TRUE(checkArtifactInRoot(obj, root_).isOk());
   SchedulerArtifact notObj{ArtifactType::kBpfObject, "/bin/sched", "", "", "", {}, ""};
-  EXPECT_NE(checkArtifactInRoot(notObj, root_).message().find("not a BPF ELF object"), std::string::npos);
+  EXPECT_NE(checkArtifactInRoot(notObj, root_).message().find("not a BPF ELF object"),
+            std::string::npos);
   SchedulerArtifact noexec{ArtifactType::kBinary, "/bin/noexec", "", "", "", {}, ""};
   EXPECT_NE(checkArtifactInRoot(noexec, root_).message().find("not executable"), std::string::npos);
   SchedulerArtifact missing{ArtifactType::kBinary, "/bin/nope", "", "", "", {}, ""};
-  EXPECT_NE(checkArtifactInRoot(missing, root_).message().find("is not in the image filesystem"), std::string::npos);
+  EXPECT_NE(checkArtifactInRoot(missing, root_).message().find("is not in the image filesystem"),
+            std::string::npos);
   SchedulerArtifact esc{ArtifactType::kBinary, "/escape", "", "", "", {}, ""};
   EXPECT_EQ(checkArtifactInRoot(esc, root_).code(), StatusCode::kPermissionDenied);
   SchedulerArtifact dir{ArtifactType::kBinary, "/bin", "", "", "", {}, ""};
-  EXPECT_NE(checkArtifactInRoot(dir, root_).message().find("not a regular file"), std::string::npos);
+  EXPECT_NE(checkArtifactInRoot(dir, root_).message().find("not a regular file"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -27,7 +27,8 @@ TEST(WwwAuthenticate, SeveralChallengesQuotesAndCase) {
 }
 
 TEST(WwwAuthenticate, GarbageDoesNotCrash) {
-  for (const char* s : {"", ",,,", "=", "Bearer realm=\"unterminated", "\"\"\"", "Bearer ,realm=x"}) {
+  for (const char* s :
+       {"", ",,,", "=", "Bearer realm=\"unterminated", "\"\"\"", "Bearer ,realm=x"}) {
     (void)parseWwwAuthenticate(s);
   }
 }

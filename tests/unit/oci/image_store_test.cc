@@ -44,11 +44,12 @@ class ImageStoreTest : public ::testing::Test {
     return reg_.putManifest(repo, tag, img.manifestMediaType, img.manifest);
   }
 
-  BuiltImage scheduler(const std::string& content = "#!/bin/sh\necho sched\n", Compression c = Compression::kGzip,
-                       const std::string& arch = "amd64") {
+  BuiltImage scheduler(const std::string& content = "#!/bin/sh\necho sched\n",
+                       Compression c = Compression::kGzip, const std::string& arch = "amd64") {
     ImageSpec s;
-    s.layers = {buildTar({dir("usr/"), dir("usr/bin/"), file("usr/bin/scx_test", content, 0755)}, c),
-                buildTar({file("etc/scx.conf", "a=1")}, c)};
+    s.layers = {
+        buildTar({dir("usr/"), dir("usr/bin/"), file("usr/bin/scx_test", content, 0755)}, c),
+        buildTar({file("etc/scx.conf", "a=1")}, c)};
     s.layerMediaTypes = {layerMediaType(c), layerMediaType(c)};
     s.labels = schedulerLabels();
     s.arch = arch;
@@ -142,7 +143,8 @@ TEST_F(ImageStoreTest, NeverWithoutCacheIsAClearError) {
   auto r = store().pull(req("reg.test/scx/test:v1", PullPolicy::kNever));
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
-  EXPECT_NE(r.status().message().find("not in the cache and the pull policy is Never"), std::string::npos);
+  EXPECT_NE(r.status().message().find("not in the cache and the pull policy is Never"),
+            std::string::npos);
   EXPECT_TRUE(reg_.requests().empty());
 }
 
@@ -186,8 +188,10 @@ TEST_F(ImageStoreTest, MultiArchIndexSelectsThePlatform) {
   auto none = store().pull(s390);
   ASSERT_FALSE(none.isOk());
   EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(none.status().message().find("no image for platform linux/s390x in the index (it has: linux/amd64, linux/arm64/v8)"),
-            std::string::npos)
+  EXPECT_NE(
+      none.status().message().find(
+          "no image for platform linux/s390x in the index (it has: linux/amd64, linux/arm64/v8)"),
+      std::string::npos)
       << none.status().message();
 }
 
@@ -220,11 +224,16 @@ TEST_F(ImageStoreTest, SignedImages) {
   ImageManifest sig;
   sig.mediaType = std::string(media::kOciManifest);
   sig.config = {"application/vnd.oci.image.config.v1+json", Digest::of(emptyCfg), 2, {}, {}, {}};
-  Descriptor layer{std::string(media::kCosignSimpleSigning), Digest::of(payload),
-                   static_cast<std::int64_t>(payload.size()), {}, {}, {}};
+  Descriptor layer{std::string(media::kCosignSimpleSigning),
+                   Digest::of(payload),
+                   static_cast<std::int64_t>(payload.size()),
+                   {},
+                   {},
+                   {}};
   layer.annotations[std::string(kCosignSignatureAnnotation)] = signer.sign(payload);
   sig.layers = {layer};
-  reg_.putManifest("scx/signed", cosignSignatureTag(img.digest), sig.mediaType, imageManifestJson(sig));
+  reg_.putManifest("scx/signed", cosignSignatureTag(img.digest), sig.mediaType,
+                   imageManifestJson(sig));
 
   auto r = req("reg.test/scx/signed:v1", PullPolicy::kAlways);
   r.verifyKeyPem = stranger.publicPem();
@@ -260,7 +269,8 @@ TEST_F(ImageStoreTest, UnsignedAndTamperedImagesAreRefused) {
   r.verifyKeyPem = signer.publicPem();
   auto unsigned_ = store().pull(r);
   ASSERT_FALSE(unsigned_.isOk());
-  EXPECT_NE(unsigned_.status().message().find("the image is not signed: no signature manifest at tag sha256-"),
+  EXPECT_NE(unsigned_.status().message().find(
+                "the image is not signed: no signature manifest at tag sha256-"),
             std::string::npos)
       << unsigned_.status().message();
 
@@ -274,11 +284,16 @@ TEST_F(ImageStoreTest, UnsignedAndTamperedImagesAreRefused) {
   sig.mediaType = std::string(media::kOciManifest);
   reg_.putBlob("scx/unsigned", "{}");
   sig.config = {std::string(media::kOciConfig), Digest::of("{}"), 2, {}, {}, {}};
-  Descriptor layer{std::string(media::kCosignSimpleSigning), Digest::of(tampered),
-                   static_cast<std::int64_t>(tampered.size()), {}, {}, {}};
+  Descriptor layer{std::string(media::kCosignSimpleSigning),
+                   Digest::of(tampered),
+                   static_cast<std::int64_t>(tampered.size()),
+                   {},
+                   {},
+                   {}};
   layer.annotations[std::string(kCosignSignatureAnnotation)] = sigB64;
   sig.layers = {layer};
-  reg_.putManifest("scx/unsigned", cosignSignatureTag(img.digest), sig.mediaType, imageManifestJson(sig));
+  reg_.putManifest("scx/unsigned", cosignSignatureTag(img.digest), sig.mediaType,
+                   imageManifestJson(sig));
   auto t = store().pull(r);
   ASSERT_FALSE(t.isOk());
   EXPECT_EQ(t.status().code(), StatusCode::kPermissionDenied);
@@ -303,8 +318,10 @@ TEST_P(BadImageTest, RefusedClearlyAndNothingLeftBehind) {
   auto r = store().pull(req("reg.test/scx/bad:v1"));
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), GetParam().code) << r.status().toString();
-  EXPECT_NE(r.status().message().find(GetParam().message), std::string::npos) << r.status().toString();
-  EXPECT_NE(r.status().message().find("reg.test/scx/bad:v1"), std::string::npos) << r.status().toString();
+  EXPECT_NE(r.status().message().find(GetParam().message), std::string::npos)
+      << r.status().toString();
+  EXPECT_NE(r.status().message().find("reg.test/scx/bad:v1"), std::string::npos)
+      << r.status().toString();
   EXPECT_EQ(countEntries("tmp"), 0);
   EXPECT_EQ(countEntries("rootfs"), 0);
   EXPECT_EQ(countEntries("refs"), 0);
@@ -313,23 +330,32 @@ TEST_P(BadImageTest, RefusedClearlyAndNothingLeftBehind) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, BadImageTest,
     ::testing::Values(
-        BadImage{"path_traversal", [](ImageSpec& s) { s.layers.push_back(buildTar({file("../../escape", "x")})); },
+        BadImage{"path_traversal",
+                 [](ImageSpec& s) { s.layers.push_back(buildTar({file("../../escape", "x")})); },
                  StatusCode::kPermissionDenied, "entry \"../../escape\" contains \"..\""},
         BadImage{"symlink_escape",
-                 [](ImageSpec& s) { s.layers.push_back(buildTar({symlink("l", "/../.."), file("l/x", "y")})); },
+                 [](ImageSpec& s) {
+                   s.layers.push_back(buildTar({symlink("l", "/../.."), file("l/x", "y")}));
+                 },
                  StatusCode::kPermissionDenied, "leaves the image root"},
         BadImage{"device_node",
-                 [](ImageSpec& s) { s.layers.push_back(buildTar({{TarEntry::kCharDev, "dev/mem", "", "", 0600, 0}})); },
+                 [](ImageSpec& s) {
+                   s.layers.push_back(buildTar({{TarEntry::kCharDev, "dev/mem", "", "", 0600, 0}}));
+                 },
                  StatusCode::kPermissionDenied, "entry \"dev/mem\": device nodes are not allowed"},
-        BadImage{"layer_media_type", [](ImageSpec& s) { s.layerMediaTypes = {"application/x-shellscript"}; },
+        BadImage{"layer_media_type",
+                 [](ImageSpec& s) { s.layerMediaTypes = {"application/x-shellscript"}; },
                  StatusCode::kInvalidArgument, "is \"application/x-shellscript\", not a tar layer"},
         BadImage{"config_media_type", [](ImageSpec& s) { s.configMediaType = "application/x-foo"; },
-                 StatusCode::kInvalidArgument, "config media type \"application/x-foo\" is not an image config"},
+                 StatusCode::kInvalidArgument,
+                 "config media type \"application/x-foo\" is not an image config"},
         BadImage{"no_labels", [](ImageSpec& s) { s.labels.clear(); }, StatusCode::kInvalidArgument,
                  "not a schedkit scheduler image"},
-        BadImage{"path_not_in_rootfs", [](ImageSpec& s) { s.labels["io.schedkit.scheduler.path"] = "/nope"; },
+        BadImage{"path_not_in_rootfs",
+                 [](ImageSpec& s) { s.labels["io.schedkit.scheduler.path"] = "/nope"; },
                  StatusCode::kFailedPrecondition, "\"/nope\" is not in the image filesystem"},
-        BadImage{"wrong_arch", [](ImageSpec& s) { s.arch = "arm64"; }, StatusCode::kFailedPrecondition,
+        BadImage{"wrong_arch", [](ImageSpec& s) { s.arch = "arm64"; },
+                 StatusCode::kFailedPrecondition,
                  "the image is for linux/arm64, this node is linux/amd64"}),
     [](const ::testing::TestParamInfo<BadImage>& p) { return p.param.name; });
 
@@ -349,7 +375,8 @@ TEST_F(ImageStoreTest, MissingAndCorruptBlobs) {
   auto c = store().pull(req("reg.test/scx/corrupt:v1"));
   ASSERT_FALSE(c.isOk());
   EXPECT_EQ(c.status().code(), StatusCode::kDataLoss) << c.status().toString();
-  EXPECT_NE(c.status().message().find("digest mismatch"), std::string::npos) << c.status().toString();
+  EXPECT_NE(c.status().message().find("digest mismatch"), std::string::npos)
+      << c.status().toString();
   EXPECT_EQ(countEntries("tmp"), 0);
   EXPECT_FALSE(store().contentStore().hasBlob(om.layers[0].digest));
 }
@@ -365,7 +392,8 @@ TEST_F(ImageStoreTest, GzipBombCappedByLimits) {
   auto r = store().pull(req("reg.test/scx/bomb:v1"));
   ASSERT_FALSE(r.isOk());
   EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_NE(r.status().message().find("entry \"usr/bin/scx_test\""), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("entry \"usr/bin/scx_test\""), std::string::npos)
+      << r.status().message();
   EXPECT_EQ(countEntries("tmp"), 0);
   EXPECT_EQ(countEntries("rootfs"), 0);
 }
@@ -417,7 +445,8 @@ TEST_F(ImageStoreTest, PullerDeliversResultsThroughPost) {
     arrived.set_value();
   });
   std::optional<Result<PulledImage>> result;
-  puller.pull(req("reg.test/scx/test:v1"), [&](Result<PulledImage> r) { result.emplace(std::move(r)); });
+  puller.pull(req("reg.test/scx/test:v1"),
+              [&](Result<PulledImage> r) { result.emplace(std::move(r)); });
   arrived.get_future().wait();
   EXPECT_FALSE(result.has_value());  // nothing runs until the loop runs what was posted
   std::vector<std::function<void()>> run;

@@ -21,9 +21,11 @@ std::string ociManifest(bool withMediaType = true) {
 
 TEST(ManifestMediaType, DeclaredServedAndInferred) {
   EXPECT_EQ(*manifestMediaType(ociManifest(), ""), media::kOciManifest);
-  EXPECT_EQ(*manifestMediaType(ociManifest(false), "application/vnd.oci.image.manifest.v1+json; charset=utf-8"),
+  EXPECT_EQ(*manifestMediaType(ociManifest(false),
+                               "application/vnd.oci.image.manifest.v1+json; charset=utf-8"),
             media::kOciManifest);
-  EXPECT_EQ(*manifestMediaType(ociManifest(false), "application/octet-stream"), media::kOciManifest);
+  EXPECT_EQ(*manifestMediaType(ociManifest(false), "application/octet-stream"),
+            media::kOciManifest);
   EXPECT_EQ(*manifestMediaType("{\"schemaVersion\":2,\"manifests\":[]}", ""), media::kOciIndex);
 }
 
@@ -58,9 +60,12 @@ TEST(ParseImageManifest, TypeErrorsAreStatusesNotExceptions) {
            std::string("{\"schemaVersion\":2,\"config\":5,\"layers\":[]}"),
            std::string("{\"schemaVersion\":2,\"config\":{\"mediaType\":1},\"layers\":[]}"),
            "{\"schemaVersion\":2,\"config\":" + desc("x", "c") + ",\"layers\":{}}",
-           "{\"schemaVersion\":2,\"config\":" + desc("x", "c") + ",\"layers\":[],\"annotations\":{\"a\":1}}",
-           std::string("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:zz\",\"size\":1},\"layers\":[]}"),
-           "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"" + Digest::of("").toString() + "\",\"size\":-1},\"layers\":[]}",
+           "{\"schemaVersion\":2,\"config\":" + desc("x", "c") +
+               ",\"layers\":[],\"annotations\":{\"a\":1}}",
+           std::string("{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"sha256:"
+                       "zz\",\"size\":1},\"layers\":[]}"),
+           "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"x\",\"digest\":\"" +
+               Digest::of("").toString() + "\",\"size\":-1},\"layers\":[]}",
        }) {
     auto m = parseImageManifest(body, media::kOciManifest);
     EXPECT_FALSE(m.isOk()) << body;
@@ -71,13 +76,21 @@ TEST(ParseImageManifest, TypeErrorsAreStatusesNotExceptions) {
 }
 
 ImageIndex multiArch() {
-  std::string body = std::string("{\"schemaVersion\":2,\"mediaType\":\"") + std::string(media::kOciIndex) +
-                     "\",\"manifests\":[" +
-                     desc(std::string(media::kOciManifest), "amd", ",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}") + "," +
-                     desc(std::string(media::kOciManifest), "arm7", ",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}") + "," +
-                     desc(std::string(media::kOciManifest), "arm64", ",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}") + "," +
-                     desc(std::string(media::kOciManifest), "att", ",\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}") +
-                     "]}";
+  std::string body =
+      std::string("{\"schemaVersion\":2,\"mediaType\":\"") + std::string(media::kOciIndex) +
+      "\",\"manifests\":[" +
+      desc(std::string(media::kOciManifest), "amd",
+           ",\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}") +
+      "," +
+      desc(std::string(media::kOciManifest), "arm7",
+           ",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm\",\"variant\":\"v7\"}") +
+      "," +
+      desc(std::string(media::kOciManifest), "arm64",
+           ",\"platform\":{\"os\":\"linux\",\"architecture\":\"arm64\"}") +
+      "," +
+      desc(std::string(media::kOciManifest), "att",
+           ",\"platform\":{\"os\":\"unknown\",\"architecture\":\"unknown\"}") +
+      "]}";
   return *parseImageIndex(body, media::kOciIndex);
 }
 
@@ -89,7 +102,8 @@ TEST(SelectPlatform, MatchesOsArchVariant) {
   auto none = selectPlatform(idx, {"linux", "arm", "v6"});
   ASSERT_FALSE(none.isOk());
   EXPECT_EQ(none.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(none.status().message().find("linux/amd64, linux/arm/v7, linux/arm64"), std::string::npos)
+  EXPECT_NE(none.status().message().find("linux/amd64, linux/arm/v7, linux/arm64"),
+            std::string::npos)
       << none.status().message();
   auto s390 = selectPlatform(idx, {"linux", "s390x", ""});
   EXPECT_NE(s390.status().message().find("no image for platform linux/s390x"), std::string::npos);
@@ -104,9 +118,10 @@ TEST(Platform, HostAndParse) {
 }
 
 TEST(ParseImageConfig, LabelsAndDiffIds) {
-  std::string body = "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Labels\":{\"k\":\"v\"},"
-                     "\"Entrypoint\":[\"/x\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" +
-                     Digest::of("t").toString() + "\"]}}";
+  std::string body =
+      "{\"architecture\":\"amd64\",\"os\":\"linux\",\"config\":{\"Labels\":{\"k\":\"v\"},"
+      "\"Entrypoint\":[\"/x\"]},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" +
+      Digest::of("t").toString() + "\"]}}";
   auto c = parseImageConfig(body);
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   EXPECT_EQ(c->labels.at("k"), "v");

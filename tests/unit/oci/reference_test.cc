@@ -28,7 +28,8 @@ TEST_P(ParseReferenceTest, Normalises) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, ParseReferenceTest,
     ::testing::Values(
-        RefCase{"ubuntu", "docker.io", "library/ubuntu", "latest", "", "docker.io/library/ubuntu:latest"},
+        RefCase{"ubuntu", "docker.io", "library/ubuntu", "latest", "",
+                "docker.io/library/ubuntu:latest"},
         RefCase{"scx/lavd:1.0", "docker.io", "scx/lavd", "1.0", "", "docker.io/scx/lavd:1.0"},
         RefCase{"index.docker.io/library/busybox:1", "docker.io", "library/busybox", "1", "",
                 "docker.io/library/busybox:1"},
@@ -42,8 +43,8 @@ INSTANTIATE_TEST_SUITE_P(
         RefCase{"[::1]:5000/img:t", "[::1]:5000", "img", "t", "", "[::1]:5000/img:t"}));
 
 TEST(ParseReference, RejectsBadInput) {
-  for (const char* bad : {"", "UPPER/case", "img:bad tag", "img@sha256:abc", "img@md5:" ,
-                          "https://reg/img", "reg:5000/", "a//b", "img:", "-img"}) {
+  for (const char* bad : {"", "UPPER/case", "img:bad tag", "img@sha256:abc",
+                          "img@md5:", "https://reg/img", "reg:5000/", "a//b", "img:", "-img"}) {
     auto r = parseReference(bad);
     EXPECT_FALSE(r.isOk()) << bad;
     if (!r.isOk()) {

@@ -31,7 +31,10 @@ class RegistryClientTest : public ::testing::Test {
 
   RegistryClient& client() {
     if (!client_) {
-      RegistryClientDeps deps{reg_.factory(), clock_, random_, log_,
+      RegistryClientDeps deps{reg_.factory(),
+                              clock_,
+                              random_,
+                              log_,
                               [this](Duration d) {
                                 sleeps_.push_back(d);
                                 return true;
@@ -50,9 +53,18 @@ class RegistryClientTest : public ::testing::Test {
     reg_.putBlob(repo, cfg);
     ImageManifest m;
     m.mediaType = std::string(media::kOciManifest);
-    m.config = {std::string(media::kOciConfig), Digest::of(cfg), static_cast<std::int64_t>(cfg.size()), {}, {}, {}};
-    m.layers.push_back({std::string(media::kOciLayerGzip), Digest::of(layer_),
-                        static_cast<std::int64_t>(layer_.size()), {}, {}, {}});
+    m.config = {std::string(media::kOciConfig),
+                Digest::of(cfg),
+                static_cast<std::int64_t>(cfg.size()),
+                {},
+                {},
+                {}};
+    m.layers.push_back({std::string(media::kOciLayerGzip),
+                        Digest::of(layer_),
+                        static_cast<std::int64_t>(layer_.size()),
+                        {},
+                        {},
+                        {}});
     manifest_ = imageManifestJson(m);
     layerDesc_ = m.layers[0];
     return reg_.putManifest(repo, tag, m.mediaType, manifest_);
@@ -83,7 +95,8 @@ TEST_F(RegistryClientTest, AnonymousManifestByTagAndDigest) {
   ASSERT_TRUE(byDigest.isOk());
   auto reqs = reg_.requests();
   EXPECT_EQ(reqs[0].url, "https://reg.test/v2/");
-  EXPECT_NE(reqs[1].headers.get("accept")->find("application/vnd.oci.image.index.v1+json"), std::string::npos);
+  EXPECT_NE(reqs[1].headers.get("accept")->find("application/vnd.oci.image.index.v1+json"),
+            std::string::npos);
   EXPECT_EQ(reg_.count("/v2/"), 3);  // one ping per host, not per request
 }
 
@@ -99,7 +112,8 @@ TEST_F(RegistryClientTest, ManifestDigestMismatchIsDataLoss) {
 
 TEST_F(RegistryClientTest, OversizedManifestRefused) {
   opts_.maxManifestBytes = 1000;
-  reg_.putManifest("team/img", "big", std::string(media::kOciManifest), std::string(5000, ' ') + "{}");
+  reg_.putManifest("team/img", "big", std::string(media::kOciManifest),
+                   std::string(5000, ' ') + "{}");
   auto m = client().getManifest(ref("reg.test/team/img"), "big", none_);
   ASSERT_FALSE(m.isOk());
   EXPECT_EQ(m.status().code(), StatusCode::kResourceExhausted);
@@ -122,8 +136,10 @@ TEST_F(RegistryClientTest, BlobStreamsAndVerifies) {
   pushImage("team/img", "v1");
   StringSink sink;
   std::vector<std::int64_t> progress;
-  ASSERT_TRUE(client().getBlob(ref("reg.test/team/img"), layerDesc_, none_, sink,
-                               [&](std::int64_t done, std::int64_t) { progress.push_back(done); }).isOk());
+  ASSERT_TRUE(client()
+                  .getBlob(ref("reg.test/team/img"), layerDesc_, none_, sink,
+                           [&](std::int64_t done, std::int64_t) { progress.push_back(done); })
+                  .isOk());
   EXPECT_EQ(sink.data, layer_);
   EXPECT_EQ(progress.size(), 3u);  // 4 KiB chunks of a 10000-byte blob
   EXPECT_EQ(progress.back(), 10000);
@@ -158,7 +174,8 @@ TEST_F(RegistryClientTest, BasicAuth) {
   keys.add("reg.test", {"alice", "secret", "", ""});
   auto ok = client().getManifest(ref("reg.test/team/img"), "v1", keys);
   ASSERT_TRUE(ok.isOk()) << ok.status().toString();
-  EXPECT_EQ(reg_.requests().back().headers.get("authorization"), "Basic " + base64Encode("alice:secret"));
+  EXPECT_EQ(reg_.requests().back().headers.get("authorization"),
+            "Basic " + base64Encode("alice:secret"));
 }
 
 TEST_F(RegistryClientTest, BearerTokenFlowCachesPerScopeAndRefreshesOnExpiry) {
@@ -173,7 +190,8 @@ TEST_F(RegistryClientTest, BearerTokenFlowCachesPerScopeAndRefreshesOnExpiry) {
   ASSERT_TRUE(client().getBlob(r, layerDesc_, keys, sink).isOk());
   EXPECT_EQ(reg_.tokenRequests(), 1);
   auto tokenReq = reg_.requests()[1];
-  EXPECT_NE(tokenReq.url.find("scope=repository%3Ateam%2Fimg%3Apull"), std::string::npos) << tokenReq.url;
+  EXPECT_NE(tokenReq.url.find("scope=repository%3Ateam%2Fimg%3Apull"), std::string::npos)
+      << tokenReq.url;
   EXPECT_NE(tokenReq.url.find("service=fake-registry"), std::string::npos);
   EXPECT_EQ(tokenReq.headers.get("authorization"), "Basic " + base64Encode("alice:secret"));
   ASSERT_TRUE(client().getManifest(ref("reg.test/team/other"), "v1", keys).isOk());
@@ -191,7 +209,8 @@ TEST_F(RegistryClientTest, BearerWrongPasswordNamesTheTokenServer) {
   auto m = client().getManifest(ref("reg.test/team/img"), "v1", keys);
   ASSERT_FALSE(m.isOk());
   EXPECT_EQ(m.status().code(), StatusCode::kPermissionDenied);
-  EXPECT_NE(m.status().message().find("token server https://auth.test/token answered 401"), std::string::npos)
+  EXPECT_NE(m.status().message().find("token server https://auth.test/token answered 401"),
+            std::string::npos)
       << m.status().message();
 }
 
@@ -282,7 +301,8 @@ TEST_F(RegistryClientTest, PlainHttpOnlyForLoopbackOrWhenAllowed) {
   remote.host = "plain.example:5000";
   remote.tls = false;
   remote.putManifest("img", "v1", std::string(media::kOciManifest), manifest_);
-  RegistryClientDeps deps{remote.factory(), clock_, random_, log_, [](Duration) { return true; }, nullptr};
+  RegistryClientDeps deps{remote.factory(), clock_, random_, log_, [](Duration) { return true; },
+                          nullptr};
   RegistryClient strict(deps, opts_);
   auto refused = strict.getManifest(ref("plain.example:5000/img"), "v1", none_);
   ASSERT_FALSE(refused.isOk());

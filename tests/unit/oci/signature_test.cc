@@ -26,16 +26,19 @@ TEST(CosignSignature, VerifiesAndRefusesWithReasons) {
 
   std::string tampered = payload;
   tampered.replace(tampered.find("reg.test"), 3, "bad");
-  EXPECT_NE(verifyCosignSignature(tampered, sig, *key, image).message().find("does not verify"), std::string::npos);
+  EXPECT_NE(verifyCosignSignature(tampered, sig, *key, image).message().find("does not verify"),
+            std::string::npos);
 
   Digest otherImage = Digest::of("other");
   std::string forOther = TestSigner::payload(otherImage);
   st = verifyCosignSignature(forOther, signer.sign(forOther), *key, image);
   EXPECT_NE(st.message().find("signature is for " + otherImage.toString()), std::string::npos);
 
-  std::string wrongType = "{\"critical\":{\"image\":{\"docker-manifest-digest\":\"" + image.toString() +
-                          "\"},\"type\":\"something else\"}}";
-  EXPECT_NE(verifyCosignSignature(wrongType, signer.sign(wrongType), *key, image).message().find("payload type"),
+  std::string wrongType = "{\"critical\":{\"image\":{\"docker-manifest-digest\":\"" +
+                          image.toString() + "\"},\"type\":\"something else\"}}";
+  EXPECT_NE(verifyCosignSignature(wrongType, signer.sign(wrongType), *key, image)
+                .message()
+                .find("payload type"),
             std::string::npos);
   EXPECT_FALSE(verifyCosignSignature(payload, "!!!", *key, image).isOk());
 }

@@ -22,7 +22,12 @@ class ContentStoreTest : public ::testing::Test {
   void TearDown() override { (void)removeTree(dir_); }
 
   Descriptor desc(const std::string& data) {
-    return {"application/octet-stream", Digest::of(data), static_cast<std::int64_t>(data.size()), {}, {}, {}};
+    return {"application/octet-stream",
+            Digest::of(data),
+            static_cast<std::int64_t>(data.size()),
+            {},
+            {},
+            {}};
   }
   std::vector<std::string> ls(const std::string& sub) {
     std::vector<std::string> out;
@@ -152,7 +157,8 @@ TEST_F(ContentStoreTest, RecordsRoundTrip) {
 }
 
 TEST_F(ContentStoreTest, GarbageCollectKeepsWhatRecordsNameAndLiveTemps) {
-  for (const char* s : {"idx", "m", "c", "l1", "orphan"}) ASSERT_TRUE(store_->putBlob(Digest::of(s), s).isOk());
+  for (const char* s : {"idx", "m", "c", "l1", "orphan"})
+    ASSERT_TRUE(store_->putBlob(Digest::of(s), s).isOk());
   ImageRecord r;
   r.reference = "reg.test/img:v1";
   r.digest = Digest::of("idx");

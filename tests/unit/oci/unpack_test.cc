@@ -72,8 +72,9 @@ TEST_F(UnpackTest, GzipZstdAndPlainLayers) {
     (void)removeTree(root_);
     ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
     auto st = unpack({buildTar({dir("usr/"), dir("usr/bin"), file("usr/bin/scx", "ELF", 0755),
-                                symlink("usr/bin/link", "scx"), hardlink("usr/bin/hard", "usr/bin/scx"),
-                                file("./etc/conf", "x=1")}, c)});
+                                symlink("usr/bin/link", "scx"),
+                                hardlink("usr/bin/hard", "usr/bin/scx"), file("./etc/conf", "x=1")},
+                               c)});
     ASSERT_TRUE(st.isOk()) << st.status().toString();
     EXPECT_EQ(read("usr/bin/scx"), "ELF");
     EXPECT_EQ(read("usr/bin/link"), "ELF");
@@ -88,10 +89,10 @@ TEST_F(UnpackTest, GzipZstdAndPlainLayers) {
 }
 
 TEST_F(UnpackTest, WhiteoutsAndOpaqueDirectoriesAcrossLayers) {
-  auto lower = buildTar({file("a/keep", "1"), file("a/drop", "2"), file("b/old1", "3"), file("b/old2", "4"),
-                         dir("c"), file("c/x", "5")});
-  auto upper = buildTar({file("a/.wh.drop", ""), dir("b"), file("b/.wh..wh..opq", ""), file("b/new", "6"),
-                         file(".wh.c", "")});
+  auto lower = buildTar({file("a/keep", "1"), file("a/drop", "2"), file("b/old1", "3"),
+                         file("b/old2", "4"), dir("c"), file("c/x", "5")});
+  auto upper = buildTar({file("a/.wh.drop", ""), dir("b"), file("b/.wh..wh..opq", ""),
+                         file("b/new", "6"), file(".wh.c", "")});
   auto st = unpack({lower, upper});
   ASSERT_TRUE(st.isOk()) << st.status().toString();
   EXPECT_TRUE(exists("a/keep"));
@@ -146,29 +147,50 @@ TEST_P(HostileLayerTest, RefusedWithTheEntryNamedAndNothingOutside) {
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, HostileLayerTest,
-    ::testing::Values(
-        Hostile{"absolute", {file("/etc/passwd", "x")}, StatusCode::kPermissionDenied,
-                "entry \"/etc/passwd\" is absolute"},
-        Hostile{"dotdot", {file("a/../../outside/secret", "pwned")}, StatusCode::kPermissionDenied,
-                "contains \"..\""},
-        Hostile{"symlink_escape", {symlink("evil", "../outside"), file("evil/secret", "pwned")},
-                StatusCode::kPermissionDenied, "symlink evil -> ../outside leaves the image root"},
-        Hostile{"symlink_escape_deep", {dir("a"), symlink("a/up", "../../outside"), file("a/up/new", "x")},
-                StatusCode::kPermissionDenied, "leaves the image root"},
-        Hostile{"hardlink_escape", {hardlink("h", "../outside/secret")}, StatusCode::kPermissionDenied,
-                "hard link target"},
-        Hostile{"hardlink_absolute", {hardlink("h", "/etc/shadow")}, StatusCode::kPermissionDenied,
-                "is absolute"},
-        Hostile{"hardlink_missing", {hardlink("h", "nope")}, StatusCode::kNotFound,
-                "hard link target \"nope\" does not exist"},
-        Hostile{"hardlink_via_symlink_escape", {symlink("out", "../outside"), hardlink("h", "out/secret")},
-                StatusCode::kPermissionDenied, "leaves the image root"},
-        Hostile{"char_device", {{TarEntry::kCharDev, "dev/null", "", "", 0666, 0}}, StatusCode::kPermissionDenied,
-                "entry \"dev/null\": device nodes are not allowed"},
-        Hostile{"block_device", {{TarEntry::kBlockDev, "sda", "", "", 0666, 0}}, StatusCode::kPermissionDenied,
-                "device nodes"},
-        Hostile{"fifo", {{TarEntry::kFifo, "p", "", "", 0666, 0}}, StatusCode::kPermissionDenied,
-                "fifos are not allowed"}),
+    ::testing::Values(Hostile{"absolute",
+                              {file("/etc/passwd", "x")},
+                              StatusCode::kPermissionDenied,
+                              "entry \"/etc/passwd\" is absolute"},
+                      Hostile{"dotdot",
+                              {file("a/../../outside/secret", "pwned")},
+                              StatusCode::kPermissionDenied,
+                              "contains \"..\""},
+                      Hostile{"symlink_escape",
+                              {symlink("evil", "../outside"), file("evil/secret", "pwned")},
+                              StatusCode::kPermissionDenied,
+                              "symlink evil -> ../outside leaves the image root"},
+                      Hostile{"symlink_escape_deep",
+                              {dir("a"), symlink("a/up", "../../outside"), file("a/up/new", "x")},
+                              StatusCode::kPermissionDenied,
+                              "leaves the image root"},
+                      Hostile{"hardlink_escape",
+                              {hardlink("h", "../outside/secret")},
+                              StatusCode::kPermissionDenied,
+                              "hard link target"},
+                      Hostile{"hardlink_absolute",
+                              {hardlink("h", "/etc/shadow")},
+                              StatusCode::kPermissionDenied,
+                              "is absolute"},
+                      Hostile{"hardlink_missing",
+                              {hardlink("h", "nope")},
+                              StatusCode::kNotFound,
+                              "hard link target \"nope\" does not exist"},
+                      Hostile{"hardlink_via_symlink_escape",
+                              {symlink("out", "../outside"), hardlink("h", "out/secret")},
+                              StatusCode::kPermissionDenied,
+                              "leaves the image root"},
+                      Hostile{"char_device",
+                              {{TarEntry::kCharDev, "dev/null", "", "", 0666, 0}},
+                              StatusCode::kPermissionDenied,
+                              "entry \"dev/null\": device nodes are not allowed"},
+                      Hostile{"block_device",
+                              {{TarEntry::kBlockDev, "sda", "", "", 0666, 0}},
+                              StatusCode::kPermissionDenied,
+                              "device nodes"},
+                      Hostile{"fifo",
+                              {{TarEntry::kFifo, "p", "", "", 0666, 0}},
+                              StatusCode::kPermissionDenied,
+                              "fifos are not allowed"}),
     [](const ::testing::TestParamInfo<Hostile>& p) { return p.param.name; });
 
 TEST_F(UnpackTest, GzipBombHitsTheByteCapAndLeavesNoPartialFile) {
@@ -180,7 +202,8 @@ TEST_F(UnpackTest, GzipBombHitsTheByteCapAndLeavesNoPartialFile) {
   auto st = unpack({layer});
   ASSERT_FALSE(st.isOk());
   EXPECT_EQ(st.status().code(), StatusCode::kResourceExhausted);
-  EXPECT_NE(st.status().message().find("entry \"bomb\""), std::string::npos) << st.status().message();
+  EXPECT_NE(st.status().message().find("entry \"bomb\""), std::string::npos)
+      << st.status().message();
   EXPECT_FALSE(exists("bomb"));
   EXPECT_TRUE(exists("ok"));
 }
@@ -213,15 +236,17 @@ TEST_F(UnpackTest, GarbageIsACleanError) {
 }
 
 TEST_F(UnpackTest, ResolveInRoot) {
-  ASSERT_TRUE(unpack({buildTar({dir("usr/bin"), file("usr/bin/scx", "ELF"), symlink("bin", "usr/bin"),
-                                symlink("usr/bin/abs", "/usr/bin/scx"), symlink("esc", "../outside/secret"),
-                                symlink("loop1", "loop2"), symlink("loop2", "loop1")})})
-                  .isOk());
+  ASSERT_TRUE(
+      unpack({buildTar({dir("usr/bin"), file("usr/bin/scx", "ELF"), symlink("bin", "usr/bin"),
+                        symlink("usr/bin/abs", "/usr/bin/scx"), symlink("esc", "../outside/secret"),
+                        symlink("loop1", "loop2"), symlink("loop2", "loop1")})})
+          .isOk());
   EXPECT_EQ(*resolveInRoot(root_, "/usr/bin/scx"), root_ + "/usr/bin/scx");
   EXPECT_EQ(*resolveInRoot(root_, "/bin/scx"), root_ + "/usr/bin/scx");
   EXPECT_EQ(*resolveInRoot(root_, "bin/abs"), root_ + "/usr/bin/scx");
   EXPECT_EQ(resolveInRoot(root_, "/esc").status().code(), StatusCode::kPermissionDenied);
-  EXPECT_EQ(resolveInRoot(root_, "/../outside/secret").status().code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(resolveInRoot(root_, "/../outside/secret").status().code(),
+            StatusCode::kPermissionDenied);
   EXPECT_EQ(resolveInRoot(root_, "/nope").status().code(), StatusCode::kNotFound);
   EXPECT_EQ(resolveInRoot(root_, "/loop1").status().code(), StatusCode::kPermissionDenied);
 }

@@ -25,12 +25,12 @@ std::string_view toString(ArtifactType t);
 // What an image says it runs.
 struct SchedulerArtifact {
   ArtifactType type = ArtifactType::kBinary;
-  std::string path;       // absolute path inside the image root
-  std::string opsName;    // expected sched_ext ops-name prefix; may be empty
-  std::string version;    // may be empty
-  std::string kernelMin;  // "6.12"; empty = any sched_ext kernel
+  std::string path;               // absolute path inside the image root
+  std::string opsName;            // expected sched_ext ops-name prefix; may be empty
+  std::string version;            // may be empty
+  std::string kernelMin;          // "6.12"; empty = any sched_ext kernel
   std::vector<std::string> args;  // defaults, from a JSON array of strings
-  std::string hostPath;   // set by checkArtifactInRoot: the resolved file on the host
+  std::string hostPath;           // set by checkArtifactInRoot: the resolved file on the host
   friend bool operator==(const SchedulerArtifact&, const SchedulerArtifact&) = default;
 };
 
@@ -38,8 +38,9 @@ struct SchedulerArtifact {
 // carry them as annotations). A key may come from either; from both, the values must agree.
 // kInvalidArgument names the label: missing type/path, unknown type, relative path or one with
 // "..", bad args JSON, bad kernel version, bad ops name.
-Result<SchedulerArtifact> parseSchedulerArtifact(const std::map<std::string, std::string>& configLabels,
-                                                 const std::map<std::string, std::string>& annotations);
+Result<SchedulerArtifact> parseSchedulerArtifact(
+    const std::map<std::string, std::string>& configLabels,
+    const std::map<std::string, std::string>& annotations);
 
 // Checks the artifact against the unpacked root: the path resolves inside it (symlinks followed
 // as the container would) to a regular file; a bpf-object is an ELF object for the BPF machine;

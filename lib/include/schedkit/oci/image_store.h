@@ -37,7 +37,7 @@ struct PullProgress {
 struct PullRequest {
   std::string image;  // a reference, e.g. "reg:5000/scx/lavd:1.0" or "oci:/path:tag"
   PullPolicy policy = PullPolicy::kIfNotPresent;
-  Keychain credentials;  // from imagePullSecrets / a Docker config.json
+  Keychain credentials;                     // from imagePullSecrets / a Docker config.json
   std::optional<std::string> verifyKeyPem;  // cosign public key: the image must be signed
   std::optional<Platform> platform;         // default: ImageStoreOptions::platform
   // Called on the pulling (worker) thread; post to your own loop if you need to.
@@ -110,8 +110,9 @@ class OciImageStore final : public ImageStore {
   class RegistrySource;
   class LayoutSource;
   Result<PulledImage> pullLocked(const PullRequest& req, const Reference& ref);
-  Result<PulledImage> fromRecord(const PullRequest& req, const Reference& ref, const ImageRecord& rec,
-                                 bool allowNetworkFallback, bool* needNetwork);
+  Result<PulledImage> fromRecord(const PullRequest& req, const Reference& ref,
+                                 const ImageRecord& rec, bool allowNetworkFallback,
+                                 bool* needNetwork);
   Result<PulledImage> fetch(const PullRequest& req, const Reference& ref);
   // Unpacks the layers once per manifest; `check` runs on the new root before it is published.
   Result<std::string> ensureRootfs(const Digest& manifest, const std::vector<Descriptor>& layers,

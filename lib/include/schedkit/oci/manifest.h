@@ -13,9 +13,9 @@
 namespace schedkit::oci {
 
 struct Platform {
-  std::string os;            // "linux"
-  std::string architecture;  // "amd64", "arm64", "arm"
-  std::string variant;       // "v8", "v7"; empty = unspecified
+  std::string os;                // "linux"
+  std::string architecture;      // "amd64", "arm64", "arm"
+  std::string variant;           // "v8", "v7"; empty = unspecified
   std::string toString() const;  // "linux/arm64/v8"
   friend bool operator==(const Platform&, const Platform&) = default;
 };

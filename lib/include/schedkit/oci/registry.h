@@ -28,8 +28,8 @@ using TransportFactory = std::function<Result<net::HttpTransportPtr>(const net::
 
 // How to reach one registry host (host[:port] as written in references).
 struct RegistryHostOptions {
-  net::TlsConfig tls;       // custom CA, client cert, SNI for this host
-  bool plainHttp = false;   // allow plain HTTP to this (non-loopback) host
+  net::TlsConfig tls;      // custom CA, client cert, SNI for this host
+  bool plainHttp = false;  // allow plain HTTP to this (non-loopback) host
 };
 
 struct RegistryClientOptions {
@@ -41,7 +41,7 @@ struct RegistryClientOptions {
   bool plainHttpLoopback = true;
   int maxAttempts = 5;  // per request, counting the first; retries on transport errors, 5xx, 429
   Backoff::Options backoff{std::chrono::milliseconds(250), std::chrono::seconds(10), 2.0, 0.5};
-  Duration maxRetryAfter = std::chrono::seconds(60);  // Retry-After beyond this is capped
+  Duration maxRetryAfter = std::chrono::seconds(60);   // Retry-After beyond this is capped
   Duration requestTimeout = std::chrono::seconds(60);  // idle gap on a response body
   std::int64_t maxManifestBytes = kMaxManifestBytes;
   int maxRedirects = 5;
@@ -96,16 +96,15 @@ class RegistryClient {
   Status getBlob(const Reference& repo, const Descriptor& d, const Keychain& keys, BlobSink& sink,
                  const ByteProgress& progress = nullptr);
   // A small blob (config, signature payload) into memory, at most maxBytes.
-  Result<std::string> getBlobBytes(const Reference& repo, const Descriptor& d,
-                                   const Keychain& keys, std::int64_t maxBytes);
+  Result<std::string> getBlobBytes(const Reference& repo, const Descriptor& d, const Keychain& keys,
+                                   std::int64_t maxBytes);
 
  private:
   struct HostState;
   struct Exchange;
   struct TokenKey;
   Result<HostState*> host(const std::string& registry);
-  Result<net::HttpTransport*> transportFor(const std::string& hostPort,
-                                           const net::TlsConfig& tls);
+  Result<net::HttpTransport*> transportFor(const std::string& hostPort, const net::TlsConfig& tls);
   const net::TlsConfig& tlsFor(const std::string& hostPort, const std::string& fallbackRegistry);
   Status perform(const Reference& repo, const Keychain& keys, const std::string& path,
                  const net::Headers& extra, Exchange& ex);

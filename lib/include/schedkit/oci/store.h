@@ -31,13 +31,13 @@ class FileLock {
 
 // What the store remembers about one pulled reference. Everything it names is kept by GC.
 struct ImageRecord {
-  std::string reference;    // normalised, as asked for ("reg/img:v1" or "reg/img@sha256:…")
-  Digest digest;            // what the reference resolved to (index or manifest)
-  std::string mediaType;    // of `digest`
-  Digest manifestDigest;    // the platform's image manifest (== digest without an index)
+  std::string reference;  // normalised, as asked for ("reg/img:v1" or "reg/img@sha256:…")
+  Digest digest;          // what the reference resolved to (index or manifest)
+  std::string mediaType;  // of `digest`
+  Digest manifestDigest;  // the platform's image manifest (== digest without an index)
   Digest configDigest;
   std::vector<Digest> layers;
-  std::string platform;     // "linux/amd64"
+  std::string platform;                // "linux/amd64"
   std::vector<Digest> signatureBlobs;  // cosign signature manifest and payloads, when verified
   std::string signatureKey;            // sha256 of the DER public key that verified them
   std::string pulledAt;                // RFC 3339
