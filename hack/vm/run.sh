@@ -18,7 +18,9 @@
 #   --hostfwd H:G       with --net: forward host tcp port H (on 127.0.0.1) to guest port G
 #   --timeout SECONDS   kill the VM after this long (default 120)
 #   --mem MIB --smp N   guest size (default 1024 MiB, 2 vCPUs)
-#   --accel tcg|kvm     default tcg: KVM fails on this machine class (notes/vm-sched-ext.md)
+#   --accel tcg|kvm     default tcg,thread=single: KVM fails on this machine class
+#                       (notes/vm-sched-ext.md), and multi-threaded TCG oopsed 6.18 guests in
+#                       jump-label patching while a scheduler was being disabled (docs/vm.md)
 #   --append ARGS       extra kernel command line
 #   --console FILE      keep the serial console log (kernel messages) in FILE
 #   -v, --verbose       stream the serial console to stderr while the VM runs
@@ -36,7 +38,7 @@ die() { log "error: $*"; exit 125; }
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit "${1:-125}"; }
 
-kernel=${SCHEDKIT_VM_KERNEL:-6.18} timeout=120 mem=1024 smp=2 accel=tcg append='' net='' keep=''
+kernel=${SCHEDKIT_VM_KERNEL:-6.18} timeout=120 mem=1024 smp=2 accel=${SCHEDKIT_VM_ACCEL:-tcg,thread=single} append='' net='' keep=''
 verbose='' console_keep='' cmd='' hostfwd=() bzimage=''
 bins=() files=() envs=()
 while [ $# -gt 0 ]; do
@@ -70,7 +72,7 @@ done
 if [ -n "$cmd" ]; then [ $# -eq 0 ] || die "give either --cmd or a SCRIPT, not both"
 else [ $# -ge 1 ] || usage; script=$1; shift; [ -f "$script" ] || die "no guest script $script"; fi
 [[ $timeout =~ ^[0-9]+$ ]] || die "--timeout wants seconds, got '$timeout'"
-case $accel in tcg) cpu=max ;; kvm) cpu=host ;; *) die "--accel is tcg or kvm" ;; esac
+case ${accel%%,*} in tcg) cpu=max ;; kvm) cpu=host ;; *) die "--accel is tcg or kvm (with options, e.g. tcg,thread=single)" ;; esac
 
 # --- kernel ---------------------------------------------------------------------------------
 kdir=

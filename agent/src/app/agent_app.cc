@@ -2,6 +2,8 @@
 
 #include <csignal>
 
+#include "app/dir_secret_source.h"
+#include "app/image_resolver.h"
 #include "app/policy_source.h"
 #include "attach/bpf_object_attacher.h"
 #include "attach/command_runner.h"
@@ -13,6 +15,8 @@
 #include "schedkit/os/event_loop.h"
 #include "schedkit/policy/encode.h"
 #include "schedkit/policy/selector.h"
+#include "schedkit/net/http.h"
+#include "schedkit/oci/image_store.h"
 
 namespace schedkit::agent {
 
@@ -99,17 +103,40 @@ int runAgent(const AgentOptions& o) {
     return 1;
   }
 
+  // Images are pulled on a worker thread; results come back on the loop.
+  oci::ImageStoreOptions io;
+  io.cacheDir = o.imageCache;
+  for (const auto& h : o.insecureRegistries) io.registry.hosts[h].plainHttp = true;
+  for (const auto& rc : o.registryCas) {
+    auto eq = rc.find('=');
+    io.registry.hosts[rc.substr(0, eq)].tls.caFile = rc.substr(eq + 1);
+  }
+  auto store = oci::OciImageStore::create(
+      oci::ImageStoreDeps{net::makeCpprestTransport, clock, random, log, nullptr}, io);
+  if (!store.isOk()) {
+    log.error("cannot open the image cache", {{"error", store.status()}});
+    return 1;
+  }
+  oci::ImagePuller puller(**store, [&loop](std::function<void()> fn) { loop.post(std::move(fn)); });
+  DirSecretSource dirSecrets(localFs, o.secretsDir);
+
   PolicyFileSource policies(o.policyFile, &loop, log);
-  auto apply = [&](const std::vector<policy::SchedulerPolicy>& ps) {
-    DesiredResult r = computeDesired(ps, nodeLabels, o.nodeName, /*standalone=*/true);
-    if (!r.note.empty()) log.info(r.note);
-    if (r.desired && r.desired->launch.type == policy::SchedulerType::kUnspecified) {
-      r.desired->blockedReason = "ImageUnsupported";
-      r.desired->blockedMessage = "image references are not supported by this agent build yet; "
-                                  "use spec.scheduler.hostPath";
-      r.desired->blockedPhase = policy::NodePhase::kFailed;
-    }
+  std::vector<policy::SchedulerPolicy> current;
+  bool haveCurrent = false;
+  std::function<void()> recompute;
+  ImageResolver images({puller, clock, random, log, o.secretsDir.empty() ? nullptr : &dirSecrets,
+                        [&] { if (recompute) recompute(); }});
+  recompute = [&] {
+    if (!haveCurrent) return;
+    DesiredResult r = computeDesired(current, nodeLabels, o.nodeName, /*standalone=*/true);
+    if (!r.note.empty()) log.debug(r.note);
+    if (r.desired) r.desired = images.resolve(*r.desired, r.scheduler);
     engine.setDesired(r.desired, r.observed);
+  };
+  auto apply = [&](const std::vector<policy::SchedulerPolicy>& ps) {
+    current = ps;
+    haveCurrent = true;
+    recompute();
   };
   Status ps = policies.start(apply, [](const Status&) {});
   if (!ps.isOk()) {

@@ -39,6 +39,15 @@ Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
   app.add_option("--exit-reason-grace-ms", o.exitReasonGraceMs,
                  "How long to wait for the kernel's exit reason after a scheduler is seen gone")
       ->capture_default_str();
+  app.add_option("--image-cache", o.imageCache,
+                 "Where pulled images are kept (default: STATE_DIR/images)");
+  app.add_option("--insecure-registry", o.insecureRegistries,
+                 "A registry host[:port] that may be reached over plain HTTP (repeatable; loopback "
+                 "registries always may)");
+  app.add_option("--registry-ca", o.registryCas,
+                 "HOST[:PORT]=FILE: a CA bundle to trust for that registry (repeatable)");
+  app.add_option("--secrets-dir", o.secretsDir,
+                 "Standalone: image pull secrets and verification keys as DIR/<secret>/<key> files");
   app.set_version_flag("--version", "schedkit-agent 0.1.0");
   try {
     app.parse(argc, argv);
@@ -60,6 +69,12 @@ Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
     if (::gethostname(host, sizeof host - 1) == 0) o.nodeName = host;
   }
   if (o.nodeName.empty()) return invalidArgument("--node-name is required (no hostname)\n");
+  if (o.imageCache.empty()) o.imageCache = o.stateDir + "/images";
+  for (const auto& rc : o.registryCas) {
+    if (rc.find('=') == std::string::npos) {
+      return invalidArgument("--registry-ca wants HOST=FILE, not \"" + rc + "\"\n");
+    }
+  }
   if (o.exitReasonGraceMs < 0 || o.exitReasonGraceMs > 60000) {
     return invalidArgument("--exit-reason-grace-ms must be between 0 and 60000\n");
   }

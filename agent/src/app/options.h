@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "schedkit/common/logger.h"
 #include "schedkit/common/status.h"
@@ -18,6 +19,11 @@ struct AgentOptions {
   LogFormat logFormat = LogFormat::kText;
   LogLevel logLevel = LogLevel::kInfo;
   int exitReasonGraceMs = 300;
+  // Images.
+  std::string imageCache;                      // default STATE_DIR/images
+  std::vector<std::string> insecureRegistries;  // hosts allowed over plain HTTP
+  std::vector<std::string> registryCas;         // HOST=CA_FILE
+  std::string secretsDir;                      // standalone: DIR/<secret>/<key>
 };
 
 // Parses argv. Returns the options, or a Status whose message is what to print: for --help and

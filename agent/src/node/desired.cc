@@ -47,6 +47,7 @@ DesiredResult computeDesired(const std::vector<policy::SchedulerPolicy>& policie
   for (std::size_t i : r.conflicting) {
     if (i != *r.winner) d.conflictsWith.push_back(policies[i].metadata.name);
   }
+  out.scheduler = p.spec.scheduler;
   out.desired = std::move(d);
   return out;
 }

@@ -14,6 +14,7 @@ struct DesiredResult {
   std::optional<DesiredScheduler> desired;
   std::vector<policy::ObservedPolicy> observed;
   std::string note;  // why nothing runs although a policy matched (e.g. a canary not admitted)
+  policy::SchedulerSpec scheduler;  // the winner's scheduler spec (pull policy, secrets, verify)
 };
 
 // Policies + this node's labels → what the node engine should run. The same resolution the

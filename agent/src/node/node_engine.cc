@@ -558,18 +558,29 @@ void NodeEngine::reconcile() {
     return;
   }
 
+  auto incompatible = [&](const std::string& reason, const std::string& message) {
+    if (status_.phase != NodePhase::kIncompatible || phaseMessage_ != message) {
+      recordEvent("Warning", "Incompatible", message);
+    }
+    setPhase(NodePhase::kIncompatible, reason, message);
+  };
   if (!caps_.compatible()) {
-    setPhase(NodePhase::kIncompatible, "KernelUnsupported", caps_.reason);
+    incompatible("KernelUnsupported", caps_.reason);
     return;
   }
   if (!desired_->minKernel.empty() && compareKernelRelease(caps_.release, desired_->minKernel) < 0) {
-    setPhase(NodePhase::kIncompatible, "KernelTooOld",
-             "the scheduler needs kernel " + desired_->minKernel + " or newer; this node runs " +
-                 caps_.release);
+    incompatible("KernelTooOld", "the scheduler needs kernel " + desired_->minKernel +
+                                     " or newer; this node runs " + caps_.release);
     return;
   }
 
   if (!desired_->blockedReason.empty()) {
+    std::string report = desired_->policy + "|" + desired_->blockedReason + "|" + desired_->blockedMessage;
+    if (report != lastBlockedReport_) {
+      lastBlockedReport_ = report;
+      recordEvent(desired_->blockedPhase == NodePhase::kFailed ? "Warning" : "Normal",
+                  desired_->blockedReason, desired_->blockedMessage);
+    }
     setPhase(desired_->blockedPhase, desired_->blockedReason, desired_->blockedMessage);
     return;
   }

@@ -157,6 +157,7 @@ class NodeEngine {
   TimerId retryTimer_ = 0;
   bool slotBusyReported_ = false;
   std::string lastConflictReport_;
+  std::string lastBlockedReport_;
 
   std::vector<std::function<void()>> shutdownWaiters_;
   bool shuttingDown_ = false;

@@ -237,12 +237,27 @@ TEST_F(NodeEngineTest, StartErrorsCountAsFailures) {
   bpf_.failStart = true;
   engine_->setDesired(desired("fifo"), {});
   settle();
+  EXPECT_EQ(st().phase, NodePhase::kAttaching) << "waits for a kernel reason first";
+  clock_.advance(300ms);
   EXPECT_EQ(st().phase, NodePhase::kRestarting);
   EXPECT_EQ(st().lastExit->kindName, "START_FAILED");
   EXPECT_NE(st().lastExit->message.find("verifier rejected"), std::string::npos);
   bpf_.failStart = false;
   clock_.advance(5s);
   EXPECT_EQ(st().phase, NodePhase::kRunning);
+}
+
+TEST_F(NodeEngineTest, FailedAttachTakesTheKernelsReasonWhenItComes) {
+  // 6.18 fails the attach itself when ops.init() fails, and logs why.
+  ASSERT_TRUE(engine_->start().isOk());
+  bpf_.failStart = true;
+  engine_->setDesired(desired("fifo"), {});
+  kernel_.state.enableSeq = 0;
+  kernel_.enable("fifo_test", false, /*initFails=*/true);  // the kmsg lines of the failed init
+  clock_.advance(1s);
+  EXPECT_EQ(st().phase, NodePhase::kRestarting);
+  EXPECT_EQ(st().lastExit->kindName, "ERROR");
+  EXPECT_EQ(st().lastExit->message, "ops.init() failed (-12)");
 }
 
 TEST_F(NodeEngineTest, BusySlotIsReportedNotFought) {
