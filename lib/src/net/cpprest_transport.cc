@@ -34,6 +34,7 @@ using web::http::client::http_client_config;
 
 constexpr int kMaxRedirects = 10;
 constexpr std::size_t kMaxCachedClients = 32;
+constexpr int kMaxResends = 3;  // of requests that never left (stale pooled connections)
 
 // --- TLS ---------------------------------------------------------------------------------------
 
@@ -260,6 +261,19 @@ Status mapException(std::exception_ptr e, const std::string& what) {
   }
 }
 
+// cpprest reports a request it could not finish writing (typically on a pooled keep-alive
+// connection the server closed, e.g. after a restart) with these words. Such a request never
+// reached the server complete, so sending it again on a fresh connection is safe for any method.
+bool neverSent(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const web::http::http_exception& ex) {
+    return std::string_view(ex.what()).rfind("Failed to write request", 0) == 0;
+  } catch (...) {
+    return false;
+  }
+}
+
 bool isRedirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -315,7 +329,12 @@ class CpprestTransport final : public HttpTransport {
         }
         return onHead(head);
       };
-      Status s = exchange(req, url, head_filter, onData, deadline);
+      bool unsent = false;
+      Status s = exchange(req, url, head_filter, onData, deadline, &unsent);
+      for (int again = 0; unsent && again < kMaxResends; ++again) {
+        unsent = false;
+        s = exchange(req, url, head_filter, onData, deadline, &unsent);
+      }
       if (!next) return s;
       if (hop + 1 >= kMaxRedirects) {
         return unavailable(original.method + " " + original.url + ": more than " +
@@ -369,7 +388,8 @@ class CpprestTransport final : public HttpTransport {
 
   Status exchange(const HttpRequest& req, const Url& url,
                   const std::function<bool(const HttpResponse&)>& onHead,
-                  const std::function<bool(std::string_view)>& onData, Deadline deadline) {
+                  const std::function<bool(std::string_view)>& onData, Deadline deadline,
+                  bool* unsent) {
     const std::string what = req.method + " " + req.url;
     auto ex = std::make_shared<Exchange>();
     pplx::cancellation_token_source cts;
@@ -487,7 +507,10 @@ class CpprestTransport final : public HttpTransport {
         continue;
       }
       if (ex->ended) {
-        if (ex->error) result = mapException(ex->error, what);
+        if (ex->error) {
+          result = mapException(ex->error, what);
+          *unsent = !head_delivered && neverSent(ex->error);
+        }
         break;
       }
     }
