@@ -87,6 +87,7 @@ void EventRecorder::record(EventRecord e) {
   const MonoTime now = client_.clock().now();
   const WallTime wall = client_.clock().wallNow();
   const std::string key = seriesKey(e);
+  net::CancelTokenPtr wake;
   {
     std::lock_guard lk(mu_);
     ++stats_.recorded;
@@ -100,8 +101,7 @@ void EventRecorder::record(EventRecord e) {
         ++stats_.coalesced;
         return;
       }
-      s.queued = true;
-      queue_.push_back(key);
+      enqueueLocked(key, s, now);
     } else {
       if (queue_.size() >= opts_.maxPending) {
         ++stats_.dropped;
@@ -114,13 +114,25 @@ void EventRecorder::record(EventRecord e) {
       s.first = wall;
       s.lastObserved = wall;
       s.lastSeen = now;
-      s.queued = true;
       s.record = std::move(e);
-      series_[key] = std::move(s);
-      queue_.push_back(key);
+      Series& placed = series_[key] = std::move(s);
+      enqueueLocked(key, placed, now);
+      // A new Event is due now: wake a writer that waits for a later series update.
+      wake = wake_;
     }
   }
   cv_.notify_all();
+  if (wake) wake->cancel();
+}
+
+void EventRecorder::enqueueLocked(const std::string& key, Series& s, MonoTime now) {
+  MonoTime due = now;
+  // A series update waits for its interval; a create (nothing written yet) does not.
+  if (s.written > 0 && s.lastWrite && *s.lastWrite + opts_.seriesUpdateInterval > now) {
+    due = *s.lastWrite + opts_.seriesUpdateInterval;
+  }
+  s.queued = true;
+  queue_.emplace(due, key);
 }
 
 void EventRecorder::evictLocked(MonoTime now) {
@@ -165,9 +177,27 @@ Json EventRecorder::eventObject(const Series& s) const {
   return ev;
 }
 
-bool EventRecorder::writeOne(bool rateLimited) {
-  if (pending() == 0) return false;
-  if (rateLimited) {
+bool EventRecorder::writeOne(bool paced) {
+  if (paced) {
+    std::optional<Duration> not_yet;
+    net::CancelTokenPtr wake;
+    {
+      std::lock_guard lk(mu_);
+      if (queue_.empty()) return false;
+      MonoTime now = client_.clock().now();
+      if (queue_.begin()->first > now) {
+        not_yet = queue_.begin()->first - now;
+        wake = wake_;
+      }
+    }
+    if (not_yet) {
+      // Wait for the next series update to fall due, or for new work (a create) to arrive.
+      if (!client_.sleeper().sleepFor(*not_yet, wake)) {
+        std::lock_guard lk(mu_);
+        if (wake_ == wake) wake_ = std::make_shared<net::CancelToken>();
+      }
+      return true;
+    }
     // Wait for the token before taking the snapshot, so what happens meanwhile joins the write.
     Duration d = bucket_.reserve();
     if (d > Duration::zero() && !client_.sleeper().sleepFor(d, cancel_)) return false;
@@ -177,11 +207,12 @@ bool EventRecorder::writeOne(bool rateLimited) {
   {
     std::lock_guard lk(mu_);
     if (queue_.empty()) return false;
-    key = std::move(queue_.front());
-    queue_.pop_front();
+    key = queue_.begin()->second;
+    queue_.erase(queue_.begin());
     auto it = series_.find(key);
     if (it == series_.end()) return true;
     it->second.queued = false;
+    it->second.lastWrite = client_.clock().now();
     if (it->second.eventName.empty()) it->second.eventName = newEventName(it->second.record);
     snap = it->second;
   }
@@ -225,10 +256,7 @@ bool EventRecorder::writeOne(bool rateLimited) {
     s.written = 0;
     s.count = 1;
     s.first = s.lastObserved;
-    if (!s.queued) {
-      s.queued = true;
-      queue_.push_front(key);
-    }
+    if (!s.queued) enqueueLocked(key, s, client_.clock().now());
     return true;
   }
   ++stats_.failed;
@@ -257,18 +285,21 @@ void EventRecorder::run() {
     }
     writeOne(true);
   }
-  // Stopping: send the last counts without waiting for tokens, within a bound.
+  // Stopping: send the last counts without waiting for intervals or tokens, within a bound.
   for (std::size_t i = 0; i < opts_.flushOnStop && writeOne(false); ++i) {
   }
 }
 
 void EventRecorder::stop() {
+  net::CancelTokenPtr wake;
   {
     std::lock_guard lk(mu_);
     stopping_ = true;
+    wake = wake_;
   }
   cv_.notify_all();
   cancel_->cancel();
+  wake->cancel();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -220,19 +220,69 @@ TEST_F(EventRecorderTest, AnExpiredEventIsCreatedAgain) {
   t.expect("POST", kEventsDefault).replyJson(201, Json::object());
   rec.record(fallback());
   rec.drain();
-  f.clock.advance(1s);
+  f.clock.advance(20s);
   rec.record(fallback());
   t.expect("PATCH", kEventsDefault + "/" + name).replyStatus(404, "NotFound");
-  std::string again = eventName(f.clock, "node-a", 1);
   t.expect("POST", kEventsDefault)
       .then([&](const net::HttpRequest& req) {
         Json body = Json::parse(req.body);
-        EXPECT_EQ(body["metadata"]["name"], again);
+        EXPECT_EQ(body["metadata"]["name"], eventName(f.clock, "node-a", 1));
         EXPECT_FALSE(body.contains("series"));
       })
       .replyJson(201, Json::object());
   rec.drain();
   EXPECT_EQ(rec.stats().created, 2u);
+  EXPECT_TRUE(f.sleeper.sleeps().empty());
+}
+
+TEST_F(EventRecorderTest, SeriesUpdatesAreSpacedByTheInterval) {
+  std::string name = eventName(f.clock, "node-a", 0);
+  t.expect("POST", kEventsDefault).replyJson(201, Json::object());
+  rec.record(fallback());
+  rec.drain();
+  // A crash loop: once a second. Each series update waits for the interval (10 s) since the
+  // previous write, and carries every occurrence since.
+  f.clock.advance(1s);
+  rec.record(fallback());
+  t.expect("PATCH", kEventsDefault + "/" + name)
+      .then([](const net::HttpRequest& req) {
+        EXPECT_EQ(Json::parse(req.body)["series"]["count"], 2);
+      })
+      .replyJson(200, Json::object());
+  rec.drain();
+  EXPECT_EQ(f.sleeper.sleeps(), (std::vector<Duration>{9s}));
+  for (int i = 0; i < 3; ++i) {
+    f.clock.advance(1s);
+    rec.record(fallback());
+  }
+  t.expect("PATCH", kEventsDefault + "/" + name)
+      .then([](const net::HttpRequest& req) {
+        EXPECT_EQ(Json::parse(req.body)["series"]["count"], 5);
+      })
+      .replyJson(200, Json::object());
+  rec.drain();
+  EXPECT_EQ(f.sleeper.sleeps(), (std::vector<Duration>{9s, 7s}));
+  EXPECT_EQ(rec.stats().patched, 2u);
+}
+
+// A new Event is not held up behind a series update that is not due yet.
+TEST_F(EventRecorderTest, NewEventsOvertakeWaitingSeriesUpdates) {
+  t.expect("POST", kEventsDefault).replyJson(201, Json::object());
+  rec.record(fallback("first"));
+  rec.drain();
+  rec.record(fallback("first"));  // a series update, due in 10 s
+  f.clock.callAfter(2s, [&] { rec.record(fallback("second")); });
+  std::vector<std::string> order;
+  t.expect("POST", kEventsDefault)
+      .then([&](const net::HttpRequest& req) { order.push_back(Json::parse(req.body)["note"]); })
+      .replyJson(201, Json::object());
+  t.expect("PATCH", kEventsDefault + "/" + eventName(f.clock, "node-a", 0))
+      .then([&](const net::HttpRequest&) { order.push_back("patch"); })
+      .replyJson(200, Json::object());
+  rec.drain();
+  EXPECT_EQ(order, (std::vector<std::string>{"second", "patch"}));
+  // The wait for the update was cut short by the new Event at 2 s.
+  EXPECT_EQ(f.sleeper.sleeps(), (std::vector<Duration>{2s, 8s}));
 }
 
 TEST_F(EventRecorderTest, RefusedCreateIsCountedAndForgotten) {

@@ -1,14 +1,14 @@
 #pragma once
 
 // Kubernetes Events (events.k8s.io/v1) with de-duplication. The first occurrence of an
-// (object, type, reason, action, note) creates an Event; repeats within a window update that
-// Event's series (count, lastObservedTime) with a PATCH instead of creating more objects, and
-// repeats that arrive while a write is pending fold into it. Writes are rate-limited, so a
-// crash-looping scheduler costs the API server a bounded trickle, not a flood.
+// (object, type, reason, action, note) creates an Event at once; repeats within a window update
+// that Event's series (count, lastObservedTime) with a PATCH instead of creating more objects,
+// at most once per seriesUpdateInterval per series, and every repeat in between folds into that
+// one write. All writes share a rate limit, so a crash-looping scheduler costs the API server a
+// bounded trickle, not a flood. stop() writes the final counts.
 
 #include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -50,12 +50,14 @@ struct EventRecorderOptions {
   std::string reportingInstance{};  // who exactly, e.g. "schedkit-agent-node-a" (required)
   // A repeat within this long of the previous occurrence joins the series.
   Duration seriesWindow = std::chrono::minutes(10);
+  // A series is patched at most this often (its count is exact again at the next patch).
+  Duration seriesUpdateInterval = std::chrono::seconds(10);
   // API writes (creates and series patches): burst, then qps.
   double qps = 0.5;
   int burst = 25;
   std::size_t maxPending = 1000;  // new series beyond this many pending writes are dropped
   std::size_t maxSeries = 4096;   // series remembered for de-duplication
-  std::size_t flushOnStop = 100;  // pending writes stop() still sends, without rate limiting
+  std::size_t flushOnStop = 100;  // pending writes stop() still sends, without waiting
 };
 
 struct EventRecorderStats {
@@ -80,8 +82,8 @@ class EventRecorder {
   void start();
   // Sends what is pending (up to flushOnStop writes) and joins.
   void stop();
-  // Performs every pending write on the caller's thread, rate limit included (tests; tools
-  // without a thread).
+  // Performs every pending write on the caller's thread, waiting (through the client's Sleeper)
+  // for series intervals and the rate limit as the thread would (tests; tools without a thread).
   void drain();
 
   EventRecorderStats stats() const;
@@ -97,26 +99,30 @@ class EventRecorder {
     WallTime first{};
     WallTime lastObserved{};
     MonoTime lastSeen{};
+    std::optional<MonoTime> lastWrite;
     bool queued = false;
   };
 
   static std::string seriesKey(const EventRecord& e);
   std::string newEventName(const EventRecord& e);
   Json eventObject(const Series& s) const;
-  // Performs the write for one queued series; false when nothing was queued.
-  bool writeOne(bool rateLimited);
+  // Performs (or waits for) the next queued write; false when nothing is queued. `paced`
+  // honours series intervals and the rate limit; stop()'s flush does not.
+  bool writeOne(bool paced);
+  void enqueueLocked(const std::string& key, Series& s, MonoTime now);
   void evictLocked(MonoTime now);
   void run();
 
   Client& client_;
   const EventRecorderOptions opts_;
   TokenBucket bucket_;
-  net::CancelTokenPtr cancel_ = std::make_shared<net::CancelToken>();
+  net::CancelTokenPtr cancel_ = std::make_shared<net::CancelToken>();  // stop()
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, Series> series_;
-  std::deque<std::string> queue_;  // series keys with a write to do
+  std::multimap<MonoTime, std::string> queue_;  // not-before time → series key
+  net::CancelTokenPtr wake_ = std::make_shared<net::CancelToken>();  // new work for a waiter
   EventRecorderStats stats_;
   std::uint64_t name_seq_ = 0;
   bool stopping_ = false;
