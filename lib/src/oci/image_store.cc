@@ -102,9 +102,10 @@ OciImageStore::OciImageStore(ImageStoreDeps deps, ImageStoreOptions opts)
     : deps_(std::move(deps)),
       opts_(std::move(opts)),
       cancel_(std::make_shared<CancelToken>()),
+      netCancel_(std::make_shared<net::CancelToken>()),
       store_(opts_.cacheDir),
       client_(RegistryClientDeps{deps_.transports, deps_.clock, deps_.random, deps_.log,
-                                 deps_.sleep, cancel_},
+                                 deps_.sleep, cancel_, netCancel_},
               opts_.registry) {}
 
 Result<std::unique_ptr<OciImageStore>> OciImageStore::create(ImageStoreDeps deps,
@@ -115,7 +116,10 @@ Result<std::unique_ptr<OciImageStore>> OciImageStore::create(ImageStoreDeps deps
   return s;
 }
 
-void OciImageStore::cancel() { cancel_->cancel(); }
+void OciImageStore::cancel() {
+  cancel_->cancel();
+  netCancel_->cancel();
+}
 
 Result<GcStats> OciImageStore::garbageCollect(const GcOptions& opts) {
   auto st = store_.garbageCollect(opts);
@@ -227,7 +231,7 @@ Result<PulledImage> OciImageStore::pullLocked(const PullRequest& req, const Refe
   bool cacheFirst = req.policy != PullPolicy::kAlways || ref.pinned();
   if (rec.isOk() && cacheFirst) {
     bool needNetwork = false;
-    auto r = fromRecord(req, ref, *rec, req.policy != PullPolicy::kNever, &needNetwork);
+    auto r = fromRecord(req, ref, *rec, &needNetwork);
     if (r.isOk() || !needNetwork) return r;
     if (req.policy == PullPolicy::kNever) {
       return failedPrecondition("cached image " + ref.toString() + " is incomplete (" +
@@ -281,9 +285,7 @@ SigCheck checkSignatureManifest(
 }  // namespace
 
 Result<PulledImage> OciImageStore::fromRecord(const PullRequest& req, const Reference& ref,
-                                              const ImageRecord& rec, bool allowNetworkFallback,
-                                              bool* needNetwork) {
-  (void)allowNetworkFallback;
+                                              const ImageRecord& rec, bool* needNetwork) {
   auto incomplete = [&](Status st) {
     *needNetwork = true;
     return st;

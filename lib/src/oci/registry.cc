@@ -165,6 +165,7 @@ Status RegistryClient::performOnce(HostState& h, const Reference& repo, const st
     req.body = ex.requestBody;
     req.timeout = opts_.requestTimeout;
     req.followRedirects = false;
+    req.cancel = deps_.netCancel;
 
     ex.clearResponse();
     Status sinkErr;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <future>
+#include <thread>
 
 #include "fakes/fake_registry.h"
 #include "fakes/fixed_random.h"
@@ -432,6 +433,38 @@ TEST_F(ImageStoreTest, GarbageCollection) {
   EXPECT_TRUE(store().contentStore().hasRootfs(b->manifestDigest));
   reg_.down = true;
   EXPECT_TRUE(store().pull(req("reg.test/scx/b:v1", PullPolicy::kNever)).isOk());
+}
+
+TEST_F(ImageStoreTest, ConcurrentPullsOfOneImageShareTheCache) {
+  // Two stores on one directory, as two agents (or agent and schedkitctl) would be.
+  push(scheduler("shared"), "scx/test", "v1");
+  std::vector<std::unique_ptr<OciImageStore>> stores;
+  for (int i = 0; i < 2; ++i) {
+    ImageStoreDeps deps{reg_.factory(), clock_, random_, log_, [](Duration) { return true; }};
+    stores.push_back(std::move(OciImageStore::create(std::move(deps), opts_).value()));
+  }
+  std::vector<std::optional<Result<PulledImage>>> results(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back(
+        [&, i] { results[i].emplace(stores[i % 2]->pull(req("reg.test/scx/test:v1"))); });
+  }
+  for (auto& t : threads) t.join();
+  for (auto& r : results) {
+    ASSERT_TRUE(r->isOk()) << r->status().toString();
+    EXPECT_EQ((*r)->rootfs, (*results[0])->rootfs);
+    EXPECT_EQ(read((*r)->artifact.hostPath), "shared");
+  }
+  EXPECT_EQ(countEntries("tmp"), 0);
+  EXPECT_EQ(countEntries("rootfs"), 1);
+}
+
+TEST_F(ImageStoreTest, CancelledStoreRefusesPulls) {
+  push(scheduler(), "scx/test", "v1");
+  store().cancel();
+  auto r = store().pull(req("reg.test/scx/test:v1"));
+  EXPECT_EQ(r.status().code(), StatusCode::kCancelled);
+  EXPECT_TRUE(reg_.requests().empty());
 }
 
 TEST_F(ImageStoreTest, PullerDeliversResultsThroughPost) {

@@ -39,6 +39,7 @@ class RegistryClientTest : public ::testing::Test {
                                 sleeps_.push_back(d);
                                 return true;
                               },
+                              nullptr,
                               nullptr};
       client_ = std::make_unique<RegistryClient>(std::move(deps), opts_);
     }
@@ -302,7 +303,7 @@ TEST_F(RegistryClientTest, PlainHttpOnlyForLoopbackOrWhenAllowed) {
   remote.tls = false;
   remote.putManifest("img", "v1", std::string(media::kOciManifest), manifest_);
   RegistryClientDeps deps{remote.factory(), clock_, random_, log_, [](Duration) { return true; },
-                          nullptr};
+                          nullptr,          nullptr};
   RegistryClient strict(deps, opts_);
   auto refused = strict.getManifest(ref("plain.example:5000/img"), "v1", none_);
   ASSERT_FALSE(refused.isOk());

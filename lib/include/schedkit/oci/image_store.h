@@ -110,9 +110,9 @@ class OciImageStore final : public ImageStore {
   class RegistrySource;
   class LayoutSource;
   Result<PulledImage> pullLocked(const PullRequest& req, const Reference& ref);
+  // A complete cached image for `rec`; *needNetwork says whether a fetch could still help.
   Result<PulledImage> fromRecord(const PullRequest& req, const Reference& ref,
-                                 const ImageRecord& rec, bool allowNetworkFallback,
-                                 bool* needNetwork);
+                                 const ImageRecord& rec, bool* needNetwork);
   Result<PulledImage> fetch(const PullRequest& req, const Reference& ref);
   // Unpacks the layers once per manifest; `check` runs on the new root before it is published.
   Result<std::string> ensureRootfs(const Digest& manifest, const std::vector<Descriptor>& layers,
@@ -122,6 +122,7 @@ class OciImageStore final : public ImageStore {
   ImageStoreDeps deps_;
   ImageStoreOptions opts_;
   CancelTokenPtr cancel_;
+  net::CancelTokenPtr netCancel_;
   ContentStore store_;
   RegistryClient client_;
 };

@@ -55,6 +55,7 @@ struct RegistryClientDeps {
   const Logger& log;
   Sleeper sleep;  // empty: waits on `cancel` (or not at all without one)
   CancelTokenPtr cancel;
+  net::CancelTokenPtr netCancel;  // handed to every request, so a cancel ends one in flight
 };
 
 struct FetchedManifest {
