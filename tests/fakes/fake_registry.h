@@ -176,13 +176,16 @@ class FakeRegistry {
     return r;
   }
 
-  bool authorized(const net::HttpRequest& req, const std::string& repo) const {
+  bool authorized(const net::HttpRequest& req, const std::string& repo, bool write = false) const {
     if (auth == Auth::kNone) return true;
     auto h = req.headers.get("authorization").value_or("");
     if (auth == Auth::kBasic) return h == "Basic " + base64Encode(user + ":" + pass);
     auto it = issued_.find(h.size() > 7 ? h.substr(7) : "");
     if (h.rfind("Bearer ", 0) != 0 || it == issued_.end()) return false;
-    return repo.empty() || it->second == "repository:" + repo + ":pull";
+    if (repo.empty()) return true;
+    if (write) return it->second == "repository:" + repo + ":pull,push";
+    return it->second == "repository:" + repo + ":pull" ||
+           it->second == "repository:" + repo + ":pull,push";
   }
 
   Result<net::HttpResponse> handle(const net::HttpRequest& req) {
@@ -229,7 +232,35 @@ class FakeRegistry {
       return error(404, "NAME_UNKNOWN", "bad path");
     std::string repo = p.substr(4, cut - 4);
     std::string ref = p.substr(cut + (isManifest ? 11 : 7));
-    if (!authorized(req, repo)) return challenge();
+    bool write = req.method == "PUT" || req.method == "POST";
+    if (!authorized(req, repo, write)) return challenge();
+    if (!isManifest && ref.rfind("uploads", 0) == 0) {
+      if (req.method == "POST") {
+        auto r = reply(202, "", "");
+        r.headers.set("location",
+                      "/v2/" + repo + "/blobs/uploads/u" + std::to_string(++uploads_) + "?state=x");
+        return r;
+      }
+      std::string want;
+      if (auto pos = u->query.find("digest="); pos != std::string::npos) {
+        want = u->query.substr(pos + 7);
+        for (std::size_t i; (i = want.find("%3A")) != std::string::npos;) want.replace(i, 3, ":");
+      }
+      if (req.method != "PUT" || want != Digest::of(req.body).toString()) {
+        return error(400, "DIGEST_INVALID", "provided digest did not match uploaded content");
+      }
+      blobs_[repo][want] = req.body;
+      return reply(201, "", "");
+    }
+    if (isManifest && req.method == "PUT") {
+      std::string d = Digest::of(req.body).toString();
+      std::string mt = req.headers.get("content-type").value_or("");
+      manifests_[repo][d] = {mt, req.body};
+      if (ref.rfind("sha256:", 0) != 0) manifests_[repo][ref] = {mt, req.body};
+      auto r = reply(201, "", "");
+      r.headers.set("docker-content-digest", d);
+      return r;
+    }
     if (isManifest) {
       auto rit = manifests_.find(repo);
       if (rit == manifests_.end()) return error(404, "NAME_UNKNOWN", "repository name not known");
@@ -298,6 +329,7 @@ class FakeRegistry {
   std::map<std::string, std::map<std::string, std::string>> blobs_;
   std::map<std::string, std::string> issued_;  // token → scope
   int tokenSerial_ = 0;
+  int uploads_ = 0;
   std::vector<Seen> seen_;
   std::vector<net::TlsConfig> tls_;
 };

@@ -93,6 +93,7 @@ struct RegistryClient::Exchange {
   std::function<Status(std::string_view)> onData;  // streams 2xx bodies when set
   std::function<Status()> onRestart;
   std::string tlsOwner;  // registry whose TLS settings apply to other hosts (realm, redirects)
+  std::string actions = "pull";  // token scope: "pull" or "pull,push"
 
   int status = 0;
   net::Headers headers;
@@ -393,7 +394,8 @@ Result<std::string> RegistryClient::fetchToken(HostState& h, const Reference& re
 }
 
 Result<std::string> RegistryClient::authorization(HostState& h, const Reference& repo,
-                                                  const Keychain& keys, bool forceRefresh) {
+                                                  const Keychain& keys, bool forceRefresh,
+                                                  const std::string& actions) {
   if (!h.challenge) return std::string();
   auto cred = keys.lookup(repo.registry, repo.repository);
   if (h.challenge->scheme == "basic") {
@@ -402,7 +404,7 @@ Result<std::string> RegistryClient::authorization(HostState& h, const Reference&
   }
   if (h.challenge->scheme != "bearer") return std::string();
   if (cred && !cred->registryToken.empty()) return "Bearer " + cred->registryToken;
-  std::string scope = "repository:" + repo.repository + ":pull";
+  std::string scope = "repository:" + repo.repository + ":" + actions;
   std::string key =
       h.challenge->param("realm") + "|" + h.challenge->param("service") + "|" + scope + "|" +
       (cred ? Digest::of(cred->username + ":" + cred->password + ":" + cred->identityToken).hex()
@@ -421,10 +423,12 @@ Result<std::string> RegistryClient::authorization(HostState& h, const Reference&
 Status RegistryClient::perform(const Reference& repo, const Keychain& keys, const std::string& path,
                                const net::Headers& extra, Exchange& ex) {
   SK_ASSIGN_OR_RETURN(HostState * h, host(repo.registry));
-  std::string url = h->scheme + "://" + h->apiHost + path;
+  // Upload locations come back as absolute URLs.
+  bool absolute = path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0;
+  std::string url = absolute ? path : h->scheme + "://" + h->apiHost + path;
   bool reauthed = false;
   for (;;) {
-    SK_ASSIGN_OR_RETURN(std::string auth, authorization(*h, repo, keys, reauthed));
+    SK_ASSIGN_OR_RETURN(std::string auth, authorization(*h, repo, keys, reauthed, ex.actions));
     net::Headers hd = extra;
     hd.set("user-agent", opts_.userAgent);
     if (!auth.empty()) hd.set("authorization", auth);
@@ -544,6 +548,79 @@ Status RegistryClient::getBlob(const Reference& repo, const Descriptor& d, const
                     std::to_string(d.size));
   }
   return verifyDigest(what, d.digest, hasher->finish());
+}
+
+Result<bool> RegistryClient::hasBlob(const Reference& repo, const Digest& d, const Keychain& keys) {
+  Exchange ex;
+  ex.method = "HEAD";
+  ex.followRedirects = true;
+  std::string what = "blob " + d.toString() + " of " + repo.repositoryName();
+  Status st = perform(repo, keys, "/v2/" + repo.repository + "/blobs/" + d.toString(), {}, ex);
+  if (!st.isOk()) return st.withContext(what);
+  if (ex.status == 200) return true;
+  if (ex.status == 404) return false;
+  return statusForHttp(ex.status, what, ex.body);
+}
+
+Status RegistryClient::pushBlob(const Reference& repo, const Descriptor& d, std::string_view data,
+                                const Keychain& keys) {
+  std::string what = "pushing blob " + d.digest.toString() + " to " + repo.repositoryName();
+  if (static_cast<std::int64_t>(data.size()) != d.size) {
+    return invalidArgument(what + ": " + std::to_string(data.size()) + " bytes, descriptor says " +
+                           std::to_string(d.size));
+  }
+  SK_RETURN_IF_ERROR(verifyDigest(what, d.digest, Digest::of(data)));
+  SK_ASSIGN_OR_RETURN(bool present, hasBlob(repo, d.digest, keys));
+  if (present) return Status::ok();
+  // A monolithic upload: POST opens a session, PUT ?digest= sends the bytes and closes it.
+  Exchange open;
+  open.method = "POST";
+  open.actions = "pull,push";
+  SK_RETURN_IF_ERROR(perform(repo, keys, "/v2/" + repo.repository + "/blobs/uploads/", {}, open)
+                         .withContext(what));
+  if (open.status != 202) return statusForHttp(open.status, what, open.body);
+  auto loc = open.headers.get("location");
+  if (!loc) return failedPrecondition(what + ": the registry gave no upload location");
+  SK_ASSIGN_OR_RETURN(HostState * h, host(repo.registry));
+  std::string url = net::resolveUrl(
+      h->scheme + "://" + h->apiHost + "/v2/" + repo.repository + "/blobs/uploads/", *loc);
+  url += (url.find('?') == std::string::npos ? "?" : "&");
+  url += "digest=" + net::urlEncode(d.digest.toString());
+  Exchange put;
+  put.method = "PUT";
+  put.actions = "pull,push";
+  put.requestBody = std::string(data);
+  net::Headers hd;
+  hd.set("content-type", "application/octet-stream");
+  SK_RETURN_IF_ERROR(perform(repo, keys, url, hd, put).withContext(what));
+  if (put.status != 201) return statusForHttp(put.status, what, put.body);
+  return Status::ok();
+}
+
+Result<Digest> RegistryClient::pushManifest(const Reference& repo, std::string_view tag,
+                                            std::string_view mediaType, std::string_view body,
+                                            const Keychain& keys) {
+  std::string what = "pushing manifest " + repo.repositoryName() + ":" + std::string(tag);
+  if (static_cast<std::int64_t>(body.size()) > opts_.maxManifestBytes) {
+    return resourceExhausted(what + ": larger than the " + std::to_string(opts_.maxManifestBytes) +
+                             "-byte limit");
+  }
+  Digest d = Digest::of(body);
+  Exchange ex;
+  ex.method = "PUT";
+  ex.actions = "pull,push";
+  ex.requestBody = std::string(body);
+  net::Headers hd;
+  hd.set("content-type", std::string(mediaType));
+  std::string ref = tag.empty() ? d.toString() : std::string(tag);
+  SK_RETURN_IF_ERROR(perform(repo, keys, "/v2/" + repo.repository + "/manifests/" + ref, hd, ex)
+                         .withContext(what));
+  if (ex.status != 201) return statusForHttp(ex.status, what, ex.body);
+  if (auto dcd = ex.headers.get("docker-content-digest")) {
+    auto got = Digest::parse(*dcd);
+    if (got.isOk()) SK_RETURN_IF_ERROR(verifyDigest(what + " (Docker-Content-Digest)", d, *got));
+  }
+  return d;
 }
 
 namespace {

@@ -173,6 +173,36 @@ class Registry : public ::testing::Test {
     return r;
   }
 
+  // schedkit pushes (RegistryClient), skopeo reads the manifest back, schedkit pulls it.
+  void pushReadBackPull(const std::string& repo) {
+    auto img = scheduler("pushed by schedkit to " + repo);
+    RegistryClientOptions o;
+    if (tls()) o.hosts[host()].tls.caFile = env_["REGISTRY_CA"];
+    RegistryClient client({[](const net::TlsConfig& t) { return net::makeCpprestTransport(t); },
+                           clock_, random_, log_, nullptr, nullptr, nullptr},
+                          o);
+    Reference ref = *parseReference(host() + "/" + repo + ":v1");
+    Keychain k = keys();
+    ImageManifest m = *parseImageManifest(img.manifest, img.manifestMediaType);
+    for (const Descriptor* d : {&m.config, &m.layers[0], &m.layers[1]}) {
+      ASSERT_TRUE(client.pushBlob(ref, *d, img.blobs.at(d->digest.toString()), k).isOk());
+    }
+    auto pushed = client.pushManifest(ref, "v1", img.manifestMediaType, img.manifest, k);
+    ASSERT_TRUE(pushed.isOk()) << pushed.status().toString();
+    EXPECT_EQ(*pushed, img.digest);
+    std::string flags =
+        tls() ? " --cert-dir " + q(env_["REGISTRY_CERT_DIR"]) : " --tls-verify=false";
+    if (!env_["REGISTRY_AUTHFILE"].empty()) flags += " --authfile " + q(env_["REGISTRY_AUTHFILE"]);
+    auto inspect = run("skopeo inspect --raw" + flags + " docker://" + host() + "/" + repo +
+                       ":v1 2>/dev/null");
+    ASSERT_EQ(inspect.rc, 0) << inspect.out;
+    if (!inspect.out.empty() && inspect.out.back() == '\n') inspect.out.pop_back();
+    EXPECT_EQ(Digest::of(inspect.out), img.digest);
+    auto r = store("pushcache")->pull(req(host() + "/" + repo + ":v1"));
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+    EXPECT_EQ(readFile(r->artifact.hostPath), "pushed by schedkit to " + repo);
+  }
+
   // Nothing escaped: the sentinel is intact, no planted file exists anywhere under the case dir
   // or /tmp, and the cache holds no temp or root left from the failure.
   void expectNothingOutside(bool noRoots = true, const std::string& cacheName = "cache") {
@@ -520,6 +550,8 @@ TEST_F(PlainRegistry, OversizedManifestAndWrongMediaTypes) {
   expectNothingOutside();
 }
 
+TEST_F(PlainRegistry, SchedkitPushesSkopeoReads) { pushReadBackPull("scx/pushed"); }
+
 // Last in the suite: stops the registry and starts it again.
 TEST_F(PlainRegistry, ZzPinnedCachedImageWorksWithTheRegistryDown) {
   auto img = scheduler("pinned");
@@ -544,6 +576,8 @@ TEST_F(PlainRegistry, ZzPinnedCachedImageWorksWithTheRegistryDown) {
 // --- TLS with the test CA ------------------------------------------------------------------------
 
 class TlsRegistry : public Registry {};
+
+TEST_F(TlsRegistry, SchedkitPushesSkopeoReads) { pushReadBackPull("scx/pushed"); }
 
 TEST_F(TlsRegistry, PullsWithTheTestCaAndRefusesWithoutIt) {
   auto img = scheduler("over tls");
@@ -590,6 +624,7 @@ class AuthRegistry : public Registry {
 
 class HtpasswdRegistry : public AuthRegistry {};
 TEST_F(HtpasswdRegistry, BasicAuthFromADockerConfig) { pullsWithCredentialsOnly("scx/basic"); }
+TEST_F(HtpasswdRegistry, SchedkitPushesSkopeoReads) { pushReadBackPull("scx/pushed"); }
 
 class TokenRegistry : public AuthRegistry {};
 TEST_F(TokenRegistry, BearerTokensFromTheRealm) {
@@ -598,6 +633,8 @@ TEST_F(TokenRegistry, BearerTokensFromTheRealm) {
             std::string::npos)
       << lastBadMessage_;
 }
+
+TEST_F(TokenRegistry, SchedkitPushesSkopeoReads) { pushReadBackPull("scx/pushed"); }
 
 TEST_F(TokenRegistry, KubernetesPullSecretPayload) {
   auto img = scheduler("from a secret");

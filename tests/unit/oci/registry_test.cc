@@ -332,6 +332,52 @@ TEST_F(RegistryClientTest, CustomCaIsHandedToTheTransport) {
   EXPECT_EQ(tls[0].caFile, "/etc/schedkit/ca.crt");
 }
 
+TEST_F(RegistryClientTest, PushesBlobsAndManifestsWithPushScopedTokens) {
+  reg_.auth = FakeRegistry::Auth::kBearer;
+  Keychain keys;
+  keys.add("reg.test", {"alice", "secret", "", ""});
+  auto r = ref("reg.test/team/pushed:v1");
+  std::string cfg = R"({"architecture":"amd64","os":"linux"})", layer = std::string(5000, 'x');
+  Descriptor cd{std::string(media::kOciConfig),
+                Digest::of(cfg),
+                static_cast<std::int64_t>(cfg.size()),
+                {},
+                {},
+                {}};
+  Descriptor ld{std::string(media::kOciLayerGzip),
+                Digest::of(layer),
+                static_cast<std::int64_t>(layer.size()),
+                {},
+                {},
+                {}};
+  EXPECT_FALSE(*client().hasBlob(r, ld.digest, keys));
+  ASSERT_TRUE(client().pushBlob(r, cd, cfg, keys).isOk());
+  ASSERT_TRUE(client().pushBlob(r, ld, layer, keys).isOk());
+  int before = reg_.count("/blobs/uploads/");
+  ASSERT_TRUE(client().pushBlob(r, ld, layer, keys).isOk());  // already there: HEAD only
+  EXPECT_EQ(reg_.count("/blobs/uploads/"), before);
+  ImageManifest m;
+  m.mediaType = std::string(media::kOciManifest);
+  m.config = cd;
+  m.layers = {ld};
+  std::string body = imageManifestJson(m);
+  auto d = client().pushManifest(r, "v1", m.mediaType, body, keys);
+  ASSERT_TRUE(d.isOk()) << d.status().toString();
+  EXPECT_EQ(*d, Digest::of(body));
+  auto back = client().getManifest(r, "v1", keys);
+  ASSERT_TRUE(back.isOk()) << back.status().toString();
+  EXPECT_EQ(back->digest, *d);
+  StringSink sink;
+  ASSERT_TRUE(client().getBlob(r, ld, keys, sink).isOk());
+  EXPECT_EQ(sink.data, layer);
+  bool pushScope = false;
+  for (const auto& s : reg_.requests()) {
+    pushScope |= s.url.find("scope=repository%3Ateam%2Fpushed%3Apull%2Cpush") != std::string::npos;
+  }
+  EXPECT_TRUE(pushScope);
+  EXPECT_EQ(client().pushBlob(r, ld, "not the layer", keys).code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(RegistryClientTest, UnreachableRegistry) {
   reg_.down = true;
   auto m = client().getManifest(ref("reg.test/team/img"), "v1", none_);

@@ -100,6 +100,17 @@ class RegistryClient {
   Result<std::string> getBlobBytes(const Reference& repo, const Descriptor& d, const Keychain& keys,
                                    std::int64_t maxBytes);
 
+  // Push side (for `schedkitctl image push`); tokens are asked for with scope pull,push.
+  // HEAD /v2/<repo>/blobs/<digest>.
+  Result<bool> hasBlob(const Reference& repo, const Digest& d, const Keychain& keys);
+  // Uploads a blob (monolithic POST + PUT ?digest=) unless the repository has it already.
+  Status pushBlob(const Reference& repo, const Descriptor& d, std::string_view data,
+                  const Keychain& keys);
+  // PUT /v2/<repo>/manifests/<tag> (by digest when tag is empty); returns the manifest digest.
+  Result<Digest> pushManifest(const Reference& repo, std::string_view tag,
+                              std::string_view mediaType, std::string_view body,
+                              const Keychain& keys);
+
  private:
   struct HostState;
   struct Exchange;
@@ -112,7 +123,7 @@ class RegistryClient {
   Status performOnce(HostState& h, const Reference& repo, const std::string& url,
                      const net::Headers& headers, Exchange& ex);
   Result<std::string> authorization(HostState& h, const Reference& repo, const Keychain& keys,
-                                    bool forceRefresh);
+                                    bool forceRefresh, const std::string& actions);
   Result<std::string> fetchToken(HostState& h, const Reference& repo, const Keychain& keys,
                                  const std::string& scope);
   bool waitBeforeRetry(Duration d);
