@@ -348,8 +348,21 @@ Result<PulledImage> OciImageStore::fromRecord(const PullRequest& req, const Refe
   return out;
 }
 
-Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference& ref) {
+struct OciImageStore::Resolved {
   std::unique_ptr<Source> src;
+  FetchedManifest top, man;
+  ImageManifest manifest;
+  Platform platform;
+  std::vector<Digest> sigBlobs;
+  std::string signatureKey;
+  PulledImage out;  // everything but rootfs and the artifact's hostPath
+};
+
+// Manifests, platform, signature and config: everything a pull decides before layers.
+Result<OciImageStore::Resolved> OciImageStore::resolve(const PullRequest& req,
+                                                       const Reference& ref) {
+  Resolved res;
+  auto& src = res.src;
   if (ref.isLayout()) {
     src = std::make_unique<LayoutSource>(ref.layoutPath);
   } else {
@@ -394,11 +407,11 @@ Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference
   auto m = parseImageManifest(man.body, man.mediaType);
   if (!m.isOk()) return ctx(m.status());
 
-  PulledImage out;
+  PulledImage& out = res.out;
   out.reference = ref;
   out.digest = top->digest;
   out.manifestDigest = man.digest;
-  std::vector<Digest> sigBlobs;
+  std::vector<Digest>& sigBlobs = res.sigBlobs;
   if (key) {
     report(req, "verifying", top->digest.toString());
     auto fetchPayload = [&](const Descriptor& d) -> Result<std::string> {
@@ -458,6 +471,25 @@ Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference
   auto art = parseSchedulerArtifact(*lbls, m->annotations);
   if (!art.isOk()) return ctx(art.status());
   out.artifact = std::move(*art);
+  res.top = std::move(*top);
+  res.man = std::move(man);
+  res.manifest = std::move(*m);
+  res.platform = want;
+  res.signatureKey = key ? key->fingerprint() : "";
+  return res;
+}
+
+Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference& ref) {
+  std::string what = ref.toString();
+  auto ctx = [&](const Status& st) { return st.withContext(what); };
+  SK_ASSIGN_OR_RETURN(Resolved res, resolve(req, ref));
+  auto& src = res.src;
+  const FetchedManifest* top = &res.top;
+  const FetchedManifest& man = res.man;
+  const ImageManifest* m = &res.manifest;
+  PulledImage& out = res.out;
+  const Platform& want = res.platform;
+  const std::vector<Digest>& sigBlobs = res.sigBlobs;
 
   // Layers.
   for (std::size_t i = 0; i < m->layers.size(); ++i) {
@@ -503,7 +535,7 @@ Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference
   for (const auto& l : m->layers) rec.layers.push_back(l.digest);
   rec.platform = want.toString();
   rec.signatureBlobs = sigBlobs;
-  rec.signatureKey = key ? key->fingerprint() : "";
+  rec.signatureKey = res.signatureKey;
   rec.pulledAt = formatRfc3339(deps_.clock.wallNow());
   for (const std::string& name : {ref.toString(), ref.withDigest(top->digest).toString()}) {
     rec.reference = name;
@@ -511,6 +543,24 @@ Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference
   }
   report(req, "done", out.digest.toString());
   return out;
+}
+
+Result<ImageInfo> OciImageStore::inspect(const PullRequest& req) {
+  if (cancel_->cancelled()) return cancelled("image store is shutting down");
+  auto ref = parseReference(req.image);
+  if (!ref.isOk()) return ref.status();
+  SK_ASSIGN_OR_RETURN(FileLock storeLock, store_.lockStore(false));
+  SK_ASSIGN_OR_RETURN(Resolved res, resolve(req, *ref));
+  ImageInfo info;
+  info.reference = *ref;
+  info.digest = res.top.digest;
+  info.mediaType = res.top.mediaType;
+  info.manifestDigest = res.man.digest;
+  info.platform = res.platform;
+  info.artifact = std::move(res.out.artifact);
+  info.layers = res.manifest.layers;
+  info.signatureVerified = res.out.signatureVerified;
+  return info;
 }
 
 ImagePuller::ImagePuller(ImageStore& store, Post post) : store_(store), post_(std::move(post)) {

@@ -435,6 +435,26 @@ TEST_F(ImageStoreTest, GarbageCollection) {
   EXPECT_TRUE(store().pull(req("reg.test/scx/b:v1", PullPolicy::kNever)).isOk());
 }
 
+TEST_F(ImageStoreTest, InspectResolvesWithoutLayers) {
+  auto img = scheduler();
+  std::string d = push(img, "scx/test", "v1");
+  auto info = store().inspect(req("reg.test/scx/test:v1"));
+  ASSERT_TRUE(info.isOk()) << info.status().toString();
+  EXPECT_EQ(info->digest.toString(), d);
+  EXPECT_EQ(info->pinnedReference(), "reg.test/scx/test@" + d);
+  EXPECT_EQ(info->artifact.path, "/usr/bin/scx_test");
+  EXPECT_TRUE(info->artifact.hostPath.empty());
+  EXPECT_EQ(info->layers.size(), 2u);
+  EXPECT_EQ(info->platform.toString(), "linux/amd64");
+  EXPECT_EQ(reg_.count("/blobs/sha256:" + info->layers[0].digest.hex()), 0);  // no layer fetched
+  EXPECT_EQ(countEntries("rootfs"), 0);
+  EXPECT_EQ(countEntries("refs"), 0);
+  TestSigner signer;
+  auto signedReq = req("reg.test/scx/test:v1");
+  signedReq.verifyKeyPem = signer.publicPem();
+  EXPECT_EQ(store().inspect(signedReq).status().code(), StatusCode::kPermissionDenied);
+}
+
 TEST_F(ImageStoreTest, ConcurrentPullsOfOneImageShareTheCache) {
   // Two stores on one directory, as two agents (or agent and schedkitctl) would be.
   push(scheduler("shared"), "scx/test", "v1");

@@ -56,6 +56,20 @@ struct PulledImage {
   std::string pinnedReference() const { return reference.withDigest(digest).toString(); }
 };
 
+// What an image would run, without its layers (`schedkitctl image inspect`, the operator's
+// tag → digest resolution).
+struct ImageInfo {
+  Reference reference;
+  Digest digest;          // what the reference resolves to now
+  std::string mediaType;  // of `digest`
+  Digest manifestDigest;  // the platform's image manifest
+  Platform platform;
+  SchedulerArtifact artifact;  // hostPath empty: nothing is unpacked
+  std::vector<Descriptor> layers;
+  bool signatureVerified = false;
+  std::string pinnedReference() const { return reference.withDigest(digest).toString(); }
+};
+
 // The agent's image seam (DESIGN.md §3): pull by tag or digest, verify, unpack safely.
 //
 // Threading contract: pull() blocks on the network and the disk and must never run on the
@@ -66,6 +80,9 @@ class ImageStore {
  public:
   virtual ~ImageStore() = default;
   virtual Result<PulledImage> pull(const PullRequest& req) = 0;
+  // Resolves, checks the signature and reads the convention, always from the source (the
+  // policy is ignored); fetches no layers and unpacks nothing.
+  virtual Result<ImageInfo> inspect(const PullRequest& req) = 0;
   virtual Result<GcStats> garbageCollect(const GcOptions& opts) = 0;
   // Aborts running pulls (kCancelled) and makes later ones fail fast. Thread-safe.
   virtual void cancel() = 0;
@@ -100,6 +117,7 @@ class OciImageStore final : public ImageStore {
  public:
   static Result<std::unique_ptr<OciImageStore>> create(ImageStoreDeps deps, ImageStoreOptions opts);
   Result<PulledImage> pull(const PullRequest& req) override;
+  Result<ImageInfo> inspect(const PullRequest& req) override;
   Result<GcStats> garbageCollect(const GcOptions& opts) override;
   void cancel() override;
   ContentStore& contentStore() { return store_; }
@@ -113,6 +131,8 @@ class OciImageStore final : public ImageStore {
   // A complete cached image for `rec`; *needNetwork says whether a fetch could still help.
   Result<PulledImage> fromRecord(const PullRequest& req, const Reference& ref,
                                  const ImageRecord& rec, bool* needNetwork);
+  struct Resolved;
+  Result<Resolved> resolve(const PullRequest& req, const Reference& ref);
   Result<PulledImage> fetch(const PullRequest& req, const Reference& ref);
   // Unpacks the layers once per manifest; `check` runs on the new root before it is published.
   Result<std::string> ensureRootfs(const Digest& manifest, const std::vector<Descriptor>& layers,
