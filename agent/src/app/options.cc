@@ -13,17 +13,25 @@ Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
       "schedkit-agent: runs the sched_ext scheduler that SchedulerPolicies choose for this node,\n"
       "watches the kernel for ejections, falls back to the default scheduler after repeated\n"
       "failures, and reports the node's state.\n\n"
-      "Standalone mode (no Kubernetes): --policy-file FILE|DIR. The node state is written as JSON\n"
-      "to STATE_DIR/node-state.json on every change. On SIGTERM the agent exits and leaves the\n"
-      "scheduler attached (a restarted agent re-adopts it); --detach-on-exit detaches it first.\n"
-      "SIGHUP re-reads the policy files.",
+      "Cluster mode (default): watches SchedulerPolicies and this node's Node through the API\n"
+      "server (in-cluster service account, --kubeconfig or $KUBECONFIG) and writes this node's\n"
+      "SchedulerNodeState and Events.\n"
+      "Standalone mode (no Kubernetes): --policy-file FILE|DIR; SIGHUP re-reads the files.\n"
+      "Both write the node state as JSON to STATE_DIR/node-state.json on every change. On SIGTERM\n"
+      "the agent exits and leaves the scheduler attached (a restarted agent re-adopts it);\n"
+      "--detach-on-exit detaches it first.",
       "schedkit-agent"};
   app.get_formatter()->column_width(34);
   std::string logFormat = "text", logLevel = "info";
   if (const char* n = std::getenv("NODE_NAME")) o.nodeName = n;
   app.add_option("--policy-file", o.policyFile,
-                 "SchedulerPolicy YAML/JSON file, or a directory of them (standalone mode)")
-      ->required();
+                 "SchedulerPolicy YAML/JSON file, or a directory of them (standalone mode)");
+  app.add_option("--kubeconfig", o.kubeconfig,
+                 "Cluster mode: kubeconfig to use (default: in-cluster, else $KUBECONFIG)");
+  app.add_option("--context", o.kubeContext, "Cluster mode: kubeconfig context (default: current)");
+  app.add_option("--namespace", o.ns,
+                 "Cluster mode: namespace of image pull secrets and verification keys (default: "
+                 "the service account's, else from the kubeconfig)");
   app.add_option("--node-name", o.nodeName, "This node's name (default: $NODE_NAME, else hostname)");
   app.add_option("--node-labels", o.nodeLabels,
                  "This node's labels for nodeSelector matching, e.g. schedkit.io/pool=latency,zone=a");
@@ -69,6 +77,9 @@ Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
     if (::gethostname(host, sizeof host - 1) == 0) o.nodeName = host;
   }
   if (o.nodeName.empty()) return invalidArgument("--node-name is required (no hostname)\n");
+  if (!o.policyFile.empty() && !o.kubeconfig.empty()) {
+    return invalidArgument("--policy-file (standalone) and --kubeconfig (cluster) exclude each other\n");
+  }
   if (o.imageCache.empty()) o.imageCache = o.stateDir + "/images";
   for (const auto& rc : o.registryCas) {
     if (rc.find('=') == std::string::npos) {

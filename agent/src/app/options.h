@@ -10,6 +10,9 @@ namespace schedkit::agent {
 
 struct AgentOptions {
   std::string policyFile;        // standalone mode: a file or a directory
+  std::string kubeconfig;        // cluster mode: a kubeconfig (default: in-cluster or $KUBECONFIG)
+  std::string kubeContext;
+  std::string ns;                // cluster mode: where image pull secrets and keys live
   std::string nodeName;
   std::string nodeLabels;        // "k=v,k2=v2"
   std::string stateDir = "/var/lib/schedkit";

@@ -57,7 +57,13 @@ void Informer::deliver(Shared& shared, const std::vector<Delta>& deltas, bool fr
       }
     }
   }
-  if (fromList) shared.synced = true;
+  if (fromList) {
+    bool first = !shared.synced.exchange(true);
+    // After every list (the first, and re-lists after a 410): the cache is complete again.
+    for (const auto& h : handlers) {
+      if (h.onSynced) h.onSynced(first);
+    }
+  }
 }
 
 void Informer::start() {
