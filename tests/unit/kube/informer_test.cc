@@ -61,6 +61,11 @@ TEST(InformerTest, HandlersSeeChangesOnTheDispatchThreadWithTheCacheUpdatedFirst
             EXPECT_EQ(inf.get(objectKey(o)), nullptr);
             seen.push_back("delete " + objectKey(o));
           },
+      .onSynced =
+          [&](bool first) {
+            EXPECT_TRUE(inf.hasSynced());
+            seen.push_back(first ? "synced" : "resynced");
+          },
   });
   f.transport->expect("GET", kPath)
       .replyJson(200, list("10", {policy("p1", "1"), policy("p2", "2")}));
@@ -71,14 +76,14 @@ TEST(InformerTest, HandlersSeeChangesOnTheDispatchThreadWithTheCacheUpdatedFirst
   EXPECT_TRUE(seen.empty());
   loop.runAll();
   EXPECT_TRUE(inf.hasSynced());
-  EXPECT_EQ(seen, (std::vector<std::string>{"add p1", "add p2"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"add p1", "add p2", "synced"}));
 
   f.transport->expect("GET", kPath)
       .chunks({ScriptedTransport::watchLine("MODIFIED", policy("p1", "11")),
                ScriptedTransport::watchLine("DELETED", policy("p2", "12"))});
   EXPECT_EQ(inf.step(), Duration::zero());
   loop.runAll();
-  EXPECT_EQ(seen, (std::vector<std::string>{"add p1", "add p2", "update p1 1->11", "delete p2"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"add p1", "add p2", "synced", "update p1 1->11", "delete p2"}));
   EXPECT_EQ(inf.size(), 1u);
   EXPECT_EQ(inf.list().size(), 1u);
   EXPECT_EQ(inf.state(), WatchState::kWatching);
@@ -92,7 +97,7 @@ TEST(InformerTest, DeliversThroughTheEventLoop) {
   EventLoop loop(clock);
   Informer inf(*f.client, resources::kSchedulerPolicies, {}, Informer::dispatchTo(loop));
   int adds = 0;
-  inf.addHandlers({.onAdd = [&](const Json&) { ++adds; }, .onUpdate = {}, .onDelete = {}});
+  inf.addHandlers({.onAdd = [&](const Json&) { ++adds; }, .onUpdate = {}, .onDelete = {}, .onSynced = {}});
   f.transport->expect("GET", kPath).replyJson(200, list("10", {policy("p1", "1")}));
   inf.step();
   EXPECT_EQ(adds, 0);
@@ -117,7 +122,8 @@ TEST(InformerTest, RunsOnItsOwnThreadUntilStopped) {
                          cv.notify_all();
                        },
                    .onUpdate = {},
-                   .onDelete = {}});
+                   .onDelete = {},
+                   .onSynced = {}});
   f.transport->expect("GET", kPath).replyJson(200, list("10", {policy("p1", "1")}));
   f.transport->expect("GET", kPath)
       .chunks({ScriptedTransport::watchLine("ADDED", policy("p2", "11"))})
