@@ -10,7 +10,7 @@
 #     [FILES <host>:<guest>...]    extra files or directories
 #     [ENV <NAME=VALUE>...]        guest job environment
 #     [NET]                        guest network (10.0.2.15; the host is 10.0.2.2)
-#     [TIMEOUT <seconds>]          VM timeout (default 90); ctest's own timeout allows for a
+#     [TIMEOUT <seconds>]          VM timeout (default 120); ctest's own timeout allows for a
 #                                  first-time kernel download on top
 #     [LABELS <label>...])         default "vm"; give the full list to override (e.g. "soak")
 #
@@ -33,7 +33,7 @@ function(schedkit_add_vm_test name)
     set(arg_KERNEL 6.18)
   endif()
   if(NOT arg_TIMEOUT)
-    set(arg_TIMEOUT 90)
+    set(arg_TIMEOUT 120)
   endif()
   if(NOT arg_LABELS)
     set(arg_LABELS vm)
