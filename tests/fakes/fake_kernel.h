@@ -17,7 +17,7 @@ namespace schedkit::agent {
 
 class FakeKernel {
  public:
-  explicit FakeKernel(SimClock& clock) : clock_(clock) {}
+  explicit FakeKernel(Clock& clock) : clock_(clock) {}
 
   SchedExtState state;
   KernelCaps caps{"6.18.15+deb13-amd64", true, true, true, {"events", "enable_seq"}, ""};
@@ -81,7 +81,7 @@ class FakeKernel {
     });
   }
 
-  SimClock& clock_;
+  Clock& clock_;
   std::vector<std::function<void(const HostEvent&)>> subscribers_;
   std::vector<std::function<void(const std::string&, ExitKind)>> onDisable_;
 };
@@ -109,7 +109,7 @@ class FakeSchedExtHost final : public SchedExtHost {
 // process exits when the kernel ejects them (as scx binaries do).
 class FakeAttacher final : public Attacher {
  public:
-  FakeAttacher(FakeKernel& k, SimClock& clock, policy::SchedulerType type)
+  FakeAttacher(FakeKernel& k, Clock& clock, policy::SchedulerType type)
       : k_(k), clock_(clock), type_(type) {
     k_.onDisable([this](const std::string&, ExitKind) {
       for (auto& [id, p] : procs_) {
@@ -234,7 +234,7 @@ class FakeAttacher final : public Attacher {
   }
 
   FakeKernel& k_;
-  SimClock& clock_;
+  Clock& clock_;
   policy::SchedulerType type_;
   std::int64_t nextPid_ = 4242;
   std::map<std::string, bool> pins_;

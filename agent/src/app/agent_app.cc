@@ -3,6 +3,7 @@
 #include <csignal>
 #include <memory>
 
+#include "app/agent.h"
 #include "app/cluster_mode.h"
 #include "app/dir_secret_source.h"
 #include "app/image_resolver.h"
@@ -24,38 +25,6 @@
 
 namespace schedkit::agent {
 
-namespace {
-
-// The node state as a file in the state dir, in both modes: what `schedkitctl status` and the
-// VM tests read, and a record that survives the API server being away.
-class StateFileWriter {
- public:
-  StateFileWriter(Filesystem& fs, std::string dir, std::string node, const Logger& log)
-      : fs_(fs), dir_(std::move(dir)), node_(std::move(node)), log_(log) {}
-
-  void write(const policy::SchedulerNodeStateStatus& st) {
-    policy::SchedulerNodeState s;
-    s.metadata.name = node_;
-    s.nodeName = node_;
-    s.status = st;
-    Status w = fs_.writeFileAtomic(joinPath(dir_, "node-state.json"),
-                                   policy::encodeNodeState(s).dump(2) + "\n");
-    if (!w.isOk()) log_.error("cannot write the node state", {{"error", w}});
-    log_.info("node state", {{"phase", policy::toString(st.phase)},
-                             {"policy", st.policy},
-                             {"ops", st.active ? st.active->opsName : ""},
-                             {"restarts", st.restarts}});
-  }
-
- private:
-  Filesystem& fs_;
-  std::string dir_;
-  std::string node_;
-  const Logger& log_;
-};
-
-}  // namespace
-
 int runAgent(const AgentOptions& o) {
   RealClock clock;
   RealRandom random;
@@ -73,14 +42,9 @@ int runAgent(const AgentOptions& o) {
   HostFilesystem localFs("/");  // the agent's own state dir, policy files and kubeconfig
   const bool standalone = !o.policyFile.empty();
 
-  auto labels = policy::parseLabels(o.nodeLabels);
-  if (!labels.isOk()) {
+  if (auto labels = policy::parseLabels(o.nodeLabels); !labels.isOk()) {
     log.error("invalid --node-labels", {{"error", labels.status()}});
     return 2;
-  }
-  if (Status s = localFs.makeDirs(o.stateDir, 0700); !s.isOk()) {
-    log.error("cannot create the state directory", {{"error", s}});
-    return 1;
   }
 
   // ---- Kubernetes (cluster mode) ----
@@ -119,39 +83,6 @@ int runAgent(const AgentOptions& o) {
   ProcessAttacherOptions po = ProcessAttacherOptions::forStateDir(o.stateDir);
   po.crunPath = o.crunPath;
   ProcessAttacher proc(hostFs, &loop, log, clock, runner, po);
-  StateFileWriter fileWriter(localFs, o.stateDir, o.nodeName, log);
-
-  std::unique_ptr<NodeStateWriter> kubeWriter;
-  std::unique_ptr<kube::EventRecorder> recorder;
-  std::unique_ptr<KubeEventSink> eventSink;
-  if (kubeClient) {
-    kubeWriter = std::make_unique<NodeStateWriter>(*kubeClient, clock, random, log, o.nodeName);
-    kube::EventRecorderOptions eo;
-    eo.reportingController = "schedkit.io/agent";
-    eo.reportingInstance = "schedkit-agent-" + o.nodeName;
-    recorder = std::make_unique<kube::EventRecorder>(*kubeClient, eo);
-    eventSink = std::make_unique<KubeEventSink>(*recorder, o.nodeName);
-    kubeWriter->start();
-    recorder->start();
-  }
-
-  NodeEngineOptions eo;
-  eo.stateDir = o.stateDir;
-  eo.exitReasonGrace = std::chrono::milliseconds(o.exitReasonGraceMs);
-  NodeEngine engine(
-      NodeEngineDeps{clock, random, localFs, log, host, &bpf, &proc,
-                     [&](const policy::SchedulerNodeStateStatus& st) {
-                       fileWriter.write(st);
-                       if (kubeWriter) kubeWriter->update(st);
-                     },
-                     [&](const NodeEventRecord& e) {
-                       if (eventSink) eventSink->record(e);
-                     }},
-      eo);
-  if (Status started = engine.start(); !started.isOk()) {
-    log.error("cannot start", {{"error", started}});
-    return 1;
-  }
 
   // ---- images ----
   oci::ImageStoreOptions io;
@@ -175,66 +106,25 @@ int runAgent(const AgentOptions& o) {
                           : o.secretsDir.empty() ? nullptr
                                                  : &dirSecrets;
 
-  // ---- policies → desired ----
-  std::vector<policy::SchedulerPolicy> policies;
-  policy::Labels nodeLabels;
-  bool known = false;
-  std::function<void()> recompute;
-  ImageResolver images({puller, clock, random, log, secrets, [&] { if (recompute) recompute(); }});
-  recompute = [&] {
-    if (!known) return;
-    DesiredResult r = computeDesired(policies, nodeLabels, o.nodeName, standalone);
-    if (!r.note.empty()) log.debug(r.note);
-    if (r.desired) r.desired = images.resolve(*r.desired, r.scheduler);
-    engine.setDesired(r.desired, r.observed);
-  };
-
-  std::unique_ptr<PolicyFileSource> files;
-  std::unique_ptr<ClusterPolicySource> cluster;
-  if (standalone) {
-    nodeLabels = *labels;
-    nodeLabels.emplace("kubernetes.io/hostname", o.nodeName);
-    files = std::make_unique<PolicyFileSource>(o.policyFile, &loop, log);
-    Status ps = files->start(
-        [&](const std::vector<policy::SchedulerPolicy>& ps2) {
-          policies = ps2;
-          known = true;
-          recompute();
-        },
-        [](const Status&) {});
-    if (!ps.isOk()) {
-      log.error("cannot watch the policy files", {{"error", ps}});
-      return 1;
-    }
-  } else {
-    if (!labels->empty()) log.warn("--node-labels is ignored in cluster mode: the Node's labels are used");
-    cluster = std::make_unique<ClusterPolicySource>(*kubeClient, loop, log, o.nodeName);
-    cluster->start([&](const ClusterPolicySource::Snapshot& s) {
-      policies = s.policies;
-      nodeLabels = s.nodeLabels;
-      known = true;
-      kubeWriter->setNodeUid(s.nodeUid);
-      eventSink->setNodeUid(s.nodeUid);
-      std::map<std::string, std::string> uids;
-      for (const auto& p : s.policies) uids[p.metadata.name] = p.metadata.uid;
-      eventSink->setPolicyUids(std::move(uids));
-      recompute();
-    });
+  Agent agent(AgentDeps{clock, random, loop, localFs, log, host, &bpf, &proc, &puller, secrets,
+                        kubeClient.get()},
+              o);
+  if (Status st = agent.start(); !st.isOk()) {
+    log.error("cannot start", {{"error", st}});
+    return 1;
   }
 
   bool stopping = false;
   onSignal = [&](int signo) {
     if (signo == SIGHUP) {
-      if (files) {
-        log.info("SIGHUP: re-reading policies");
-        files->reload();
-      }
+      log.info("SIGHUP: re-reading policies");
+      agent.reloadPolicies();
       return;
     }
     if (stopping) return;
     stopping = true;
     log.info("shutting down", {{"signal", signo}, {"detach", o.detachOnExit}});
-    engine.shutdown(o.detachOnExit, [&] { loop.stop(); });
+    agent.shutdown(o.detachOnExit, [&] { loop.stop(); });
     // Never hang on a scheduler that will not go.
     clock.callAfter(std::chrono::seconds(30), [&] {
       log.warn("shutdown timed out");
@@ -245,9 +135,7 @@ int runAgent(const AgentOptions& o) {
                              {"state_dir", o.stateDir},
                              {"host_root", o.hostRoot}});
   Status run = loop.run();
-  if (cluster) cluster->stop();
-  if (kubeWriter) kubeWriter->stop(std::chrono::seconds(5));
-  if (recorder) recorder->stop();
+  agent.stopBackground();
   if (!run.isOk()) {
     log.error("event loop failed", {{"error", run}});
     return 1;
