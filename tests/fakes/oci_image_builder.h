@@ -146,8 +146,30 @@ struct BuiltImage {
   }
 };
 
+// sha256 of a layer's uncompressed tar (its diff_id), decompressed with libarchive.
+inline Digest diffIdOf(const std::string& blob) {
+  struct archive* a = archive_read_new();
+  archive_read_support_filter_all(a);
+  archive_read_support_format_raw(a);
+  archive_read_support_format_empty(a);
+  Sha256 h;
+  if (archive_read_open_memory(a, blob.data(), blob.size()) == ARCHIVE_OK) {
+    struct archive_entry* e;
+    if (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+      char buf[65536];
+      la_ssize_t n;
+      while ((n = archive_read_data(a, buf, sizeof buf)) > 0) {
+        h.update(std::string_view(buf, static_cast<std::size_t>(n)));
+      }
+    }
+  }
+  archive_read_free(a);
+  return h.finish();
+}
+
 inline std::string configJson(const std::map<std::string, std::string>& labels,
-                              const std::string& arch = "amd64", const std::string& variant = "") {
+                              const std::string& arch = "amd64", const std::string& variant = "",
+                              const std::vector<Digest>& diffIds = {}) {
   std::string l;
   for (const auto& [k, v] : labels) {
     std::string ev;
@@ -157,9 +179,11 @@ inline std::string configJson(const std::map<std::string, std::string>& labels,
     }
     l += (l.empty() ? "" : ",") + ("\"" + k + "\":\"" + ev + "\"");
   }
+  std::string ids;
+  for (const auto& d : diffIds) ids += (ids.empty() ? "\"" : ",\"") + d.toString() + "\"";
   return "{\"architecture\":\"" + arch + "\",\"os\":\"linux\"" +
          (variant.empty() ? "" : ",\"variant\":\"" + variant + "\"") + ",\"config\":{\"Labels\":{" +
-         l + "}},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+         l + "}},\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[" + ids + "]}}";
 }
 
 struct ImageSpec {
@@ -171,12 +195,18 @@ struct ImageSpec {
   std::string manifestMediaType = std::string(media::kOciManifest);
   std::string configMediaType;  // default follows the manifest kind
   std::string rawConfig;        // overrides labels
+  bool noDiffIds = false;       // a config without rootfs.diff_ids
+  std::vector<Digest> diffIds;  // overrides the computed ones
 };
 
 inline BuiltImage buildImage(const ImageSpec& s) {
   BuiltImage img;
   bool docker = s.manifestMediaType == media::kDockerManifest;
-  img.config = s.rawConfig.empty() ? configJson(s.labels, s.arch, s.variant) : s.rawConfig;
+  std::vector<Digest> ids = s.diffIds;
+  if (ids.empty() && !s.noDiffIds) {
+    for (const auto& l : s.layers) ids.push_back(diffIdOf(l));
+  }
+  img.config = s.rawConfig.empty() ? configJson(s.labels, s.arch, s.variant, ids) : s.rawConfig;
   ImageManifest m;
   m.mediaType = s.manifestMediaType;
   std::string cmt = !s.configMediaType.empty() ? s.configMediaType

@@ -164,6 +164,20 @@ Result<std::map<std::string, std::string>> configLabels(const ImageManifest& m,
       "\" is not an image config, and the manifest carries no schedkit annotations");
 }
 
+// The config's rootfs.diff_ids, one per layer, checked while unpacking. Configs that list none
+// (artifact-style images, some hand-made ones) skip the check; a wrong count is an error.
+Result<std::vector<Digest>> layerDiffIds(const ImageManifest& m, const std::string& config) {
+  if (!media::isConfig(m.config.mediaType)) return std::vector<Digest>{};
+  auto c = parseImageConfig(config);
+  if (!c.isOk()) return c.status();
+  if (c->diffIds.empty()) return std::vector<Digest>{};
+  if (c->diffIds.size() != m.layers.size()) {
+    return invalidArgument("the config lists " + std::to_string(c->diffIds.size()) +
+                           " diff_ids for " + std::to_string(m.layers.size()) + " layers");
+  }
+  return c->diffIds;
+}
+
 // The signature layers of a cosign signature manifest that verify `image` with `key`.
 struct SigCheck {
   Status status;
@@ -173,7 +187,8 @@ struct SigCheck {
 }  // namespace
 
 Result<std::string> OciImageStore::ensureRootfs(
-    const Digest& manifest, const std::vector<Descriptor>& layers, const PullRequest& req,
+    const Digest& manifest, const std::vector<Descriptor>& layers,
+    const std::vector<Digest>& diffIds, const PullRequest& req,
     const std::function<Status(const std::string&)>& check) {
   SK_ASSIGN_OR_RETURN(FileLock lock, store_.lockRoot(manifest));
   std::string dest = store_.rootfsPath(manifest);
@@ -189,7 +204,8 @@ Result<std::string> OciImageStore::ensureRootfs(
   std::vector<LayerFile> files;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     files.push_back({store_.blobPath(layers[i].digest), layers[i].digest,
-                     "layer " + std::to_string(i) + " (" + layers[i].digest.toString() + ")"});
+                     "layer " + std::to_string(i) + " (" + layers[i].digest.toString() + ")",
+                     i < diffIds.size() ? diffIds[i] : Digest()});
   }
   MonoTime t0 = deps_.clock.now();
   auto stats = unpackLayers(files, root, opts_.limits);
@@ -336,10 +352,13 @@ Result<PulledImage> OciImageStore::fromRecord(const PullRequest& req, const Refe
       if (!store_.hasBlob(l.digest))
         return incomplete(notFound("layer " + l.digest.toString() + " not cached"));
     }
-    auto root = ensureRootfs(rec.manifestDigest, m->layers, req, [&](const std::string& r) {
-      SchedulerArtifact probe = out.artifact;
-      return checkArtifactInRoot(probe, r);
-    });
+    auto diffIds = layerDiffIds(*m, *cfg);
+    if (!diffIds.isOk()) return diffIds.status().withContext(ref.toString());
+    auto root =
+        ensureRootfs(rec.manifestDigest, m->layers, *diffIds, req, [&](const std::string& r) {
+          SchedulerArtifact probe = out.artifact;
+          return checkArtifactInRoot(probe, r);
+        });
     if (!root.isOk()) return incomplete(root.status());
   }
   out.rootfs = store_.rootfsPath(rec.manifestDigest);
@@ -354,6 +373,7 @@ struct OciImageStore::Resolved {
   ImageManifest manifest;
   Platform platform;
   std::vector<Digest> sigBlobs;
+  std::vector<Digest> diffIds;  // empty: not checked
   std::string signatureKey;
   PulledImage out;  // everything but rootfs and the artifact's hostPath
 };
@@ -466,6 +486,9 @@ Result<OciImageStore::Resolved> OciImageStore::resolve(const PullRequest& req,
     SK_RETURN_IF_ERROR(store_.putBlob(m->config.digest, *b));
     config = std::move(*b);
   }
+  auto diffIds = layerDiffIds(*m, config);
+  if (!diffIds.isOk()) return ctx(diffIds.status());
+  res.diffIds = std::move(*diffIds);
   auto lbls = configLabels(*m, config, want, !fromIndex);
   if (!lbls.isOk()) return ctx(lbls.status());
   auto art = parseSchedulerArtifact(*lbls, m->annotations);
@@ -519,7 +542,7 @@ Result<PulledImage> OciImageStore::fetch(const PullRequest& req, const Reference
   }
   if (cancel_->cancelled()) return cancelled("pull cancelled");
 
-  auto root = ensureRootfs(man.digest, m->layers, req, [&](const std::string& r) {
+  auto root = ensureRootfs(man.digest, m->layers, res.diffIds, req, [&](const std::string& r) {
     SchedulerArtifact probe = out.artifact;
     return checkArtifactInRoot(probe, r);
   });

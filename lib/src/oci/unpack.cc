@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include <cerrno>
 #include <deque>
@@ -187,37 +189,178 @@ class Resolver {
   int maxHops_;
 };
 
-struct ReadState {
-  int fd = -1;
-  std::string buf = std::string(1 << 16, '\0');
-  Sha256* hash = nullptr;
-  std::int64_t total = 0;
-  int error = 0;
-  // For in-memory input.
-  std::string_view mem;
-  bool memDone = false;
+// Reads one layer blob (a file or memory), hashing the compressed bytes (the descriptor's
+// digest) and, after decompressing gzip or zstd itself, the tar bytes (the config's diff_id).
+// libarchive only ever sees tar. The tar stream is capped so that a bomb of compressed padding
+// after the end of the archive cannot burn CPU while it is hashed.
+class LayerReader {
+ public:
+  LayerReader(int fd, std::string_view mem, std::int64_t maxTarBytes)
+      : fd_(fd), mem_(mem), maxTar_(maxTarBytes) {}
+  ~LayerReader() {
+    if (zInit_) inflateEnd(&z_);
+    if (zs_ != nullptr) ZSTD_freeDStream(zs_);
+  }
+  LayerReader(const LayerReader&) = delete;
+  LayerReader& operator=(const LayerReader&) = delete;
+
+  // The next piece of tar: >0 bytes, 0 at the end, -1 on error (see status()).
+  la_ssize_t next(const void** out) {
+    if (!err_.isOk()) return -1;
+    Status st = step(out);
+    if (!st.isOk()) {
+      err_ = st;
+      return -1;
+    }
+    if (produced_ > 0) {
+      tarHash_.update(std::string_view(static_cast<const char*>(*out), produced_));
+      tarBytes_ += static_cast<std::int64_t>(produced_);
+      if (tarBytes_ > maxTar_) {
+        err_ = resourceExhausted("the layer decompresses to more than " + std::to_string(maxTar_) +
+                                 " bytes");
+        return -1;
+      }
+    }
+    return static_cast<la_ssize_t>(produced_);
+  }
+  // Reads and decompresses whatever follows the tar's end, so both digests cover everything.
+  Status drain() {
+    const void* p;
+    while (next(&p) > 0) {
+    }
+    return err_;
+  }
+  const Status& status() const { return err_; }
+  Digest blobDigest() { return blobHash_.finish(); }
+  Digest tarDigest() { return tarHash_.finish(); }
+
+ private:
+  enum class Mode { kUnknown, kPlain, kGzip, kZstd };
+
+  Status fill() {
+    inPos_ = 0;
+    inLen_ = 0;
+    if (fd_ < 0) {
+      if (memDone_) {
+        eof_ = true;
+        return Status::ok();
+      }
+      memDone_ = true;
+      in_ = mem_.data();
+      inLen_ = mem_.size();
+      blobHash_.update(mem_);
+      if (inLen_ == 0) eof_ = true;
+      return Status::ok();
+    }
+    for (;;) {
+      ssize_t n = ::read(fd_, buf_.data(), buf_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return fromErrno(errno, "read");
+      in_ = buf_.data();
+      inLen_ = static_cast<std::size_t>(n);
+      if (n == 0) eof_ = true;
+      blobHash_.update(std::string_view(in_, inLen_));
+      return Status::ok();
+    }
+  }
+
+  bool haveInput() const { return inPos_ < inLen_; }
+
+  Status step(const void** out) {
+    produced_ = 0;
+    for (;;) {
+      if (!haveInput() && !eof_) SK_RETURN_IF_ERROR(fill());
+      if (mode_ == Mode::kUnknown) {
+        if (!haveInput()) return Status::ok();  // an empty blob: an empty layer
+        const auto* p = reinterpret_cast<const unsigned char*>(in_ + inPos_);
+        std::size_t n = inLen_ - inPos_;
+        if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b) {
+          mode_ = Mode::kGzip;
+          if (inflateInit2(&z_, 15 + 16) != Z_OK) return internalError("inflateInit2 failed");
+          zInit_ = true;
+        } else if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd) {
+          mode_ = Mode::kZstd;
+          zs_ = ZSTD_createDStream();
+          if (zs_ == nullptr) return internalError("ZSTD_createDStream failed");
+          ZSTD_initDStream(zs_);
+        } else {
+          mode_ = Mode::kPlain;
+        }
+      }
+      if (!haveInput()) {
+        if (mode_ == Mode::kGzip && !streamEnded_) return invalidArgument("truncated gzip stream");
+        if (mode_ == Mode::kZstd && !streamEnded_) return invalidArgument("truncated zstd stream");
+        return Status::ok();  // end
+      }
+      if (mode_ == Mode::kPlain) {
+        *out = in_ + inPos_;
+        produced_ = inLen_ - inPos_;
+        inPos_ = inLen_;
+        return Status::ok();
+      }
+      if (mode_ == Mode::kGzip) {
+        if (streamEnded_) {
+          // Another gzip member may follow; anything else after the end is ignored (hashed).
+          const auto* p = reinterpret_cast<const unsigned char*>(in_ + inPos_);
+          if (inLen_ - inPos_ >= 2 && p[0] == 0x1f && p[1] == 0x8b) {
+            inflateReset(&z_);
+            streamEnded_ = false;
+          } else {
+            inPos_ = inLen_;
+            continue;
+          }
+        }
+        z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in_ + inPos_));
+        z_.avail_in = static_cast<uInt>(inLen_ - inPos_);
+        z_.next_out = reinterpret_cast<Bytef*>(outBuf_.data());
+        z_.avail_out = static_cast<uInt>(outBuf_.size());
+        int r = inflate(&z_, Z_NO_FLUSH);
+        inPos_ = inLen_ - z_.avail_in;
+        if (r == Z_STREAM_END) {
+          streamEnded_ = true;
+        } else if (r != Z_OK && r != Z_BUF_ERROR) {
+          return invalidArgument(std::string("corrupt gzip stream: ") +
+                                 (z_.msg ? z_.msg : "error " + std::to_string(r)));
+        }
+        produced_ = outBuf_.size() - z_.avail_out;
+      } else {
+        ZSTD_inBuffer in{in_ + inPos_, inLen_ - inPos_, 0};
+        ZSTD_outBuffer o{outBuf_.data(), outBuf_.size(), 0};
+        std::size_t r = ZSTD_decompressStream(zs_, &o, &in);
+        if (ZSTD_isError(r))
+          return invalidArgument(std::string("corrupt zstd stream: ") + ZSTD_getErrorName(r));
+        inPos_ += in.pos;
+        streamEnded_ = r == 0;
+        produced_ = o.pos;
+      }
+      if (produced_ > 0) {
+        *out = outBuf_.data();
+        return Status::ok();
+      }
+    }
+  }
+
+  int fd_;
+  std::string_view mem_;
+  bool memDone_ = false;
+  std::int64_t maxTar_;
+  std::string buf_ = std::string(1 << 16, '\0');
+  std::string outBuf_ = std::string(1 << 17, '\0');
+  const char* in_ = nullptr;
+  std::size_t inPos_ = 0, inLen_ = 0, produced_ = 0;
+  bool eof_ = false;
+  Mode mode_ = Mode::kUnknown;
+  z_stream z_{};
+  bool zInit_ = false;
+  ZSTD_DStream* zs_ = nullptr;
+  bool streamEnded_ = false;
+  Sha256 blobHash_, tarHash_;
+  std::int64_t tarBytes_ = 0;
+  Status err_;
 };
 
 la_ssize_t readCb(struct archive*, void* client, const void** out) {
-  auto* s = static_cast<ReadState*>(client);
-  if (s->fd < 0) {
-    if (s->memDone) return 0;
-    s->memDone = true;
-    *out = s->mem.data();
-    return static_cast<la_ssize_t>(s->mem.size());
-  }
-  for (;;) {
-    ssize_t n = ::read(s->fd, s->buf.data(), s->buf.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      s->error = errno;
-      return -1;
-    }
-    if (s->hash) s->hash->update(std::string_view(s->buf.data(), static_cast<std::size_t>(n)));
-    s->total += n;
-    *out = s->buf.data();
-    return n;
-  }
+  return static_cast<LayerReader*>(client)->next(out);
 }
 
 class Unpacker {
@@ -225,16 +368,15 @@ class Unpacker {
   Unpacker(int rootFd, const UnpackLimits& limits)
       : rootFd_(rootFd), limits_(limits), resolver_(rootFd, limits.maxSymlinkHops) {}
 
-  Status layer(ReadState& rs, const std::string& layerName) {
+  Status layer(LayerReader& rs, const std::string& layerName) {
     layerCreated_.clear();
     struct archive* a = archive_read_new();
     if (a == nullptr) return internalError("archive_read_new failed");
     std::unique_ptr<struct archive, int (*)(struct archive*)> guard(a, archive_read_free);
-    archive_read_support_filter_gzip(a);
-    archive_read_support_filter_zstd(a);
-    archive_read_support_format_tar(a);
+    archive_read_support_format_tar(a);  // no filters: LayerReader decompresses
     archive_read_support_format_empty(a);
     if (archive_read_open(a, &rs, nullptr, readCb, nullptr) != ARCHIVE_OK) {
+      if (!rs.status().isOk()) return rs.status().withContext(layerName);
       return invalidArgument(layerName + ": not a tar layer: " + errorString(a));
     }
     for (;;) {
@@ -243,22 +385,18 @@ class Unpacker {
       if (r == ARCHIVE_EOF) break;
       if (r == ARCHIVE_RETRY) continue;
       if (r < ARCHIVE_WARN) {
-        if (rs.error) return fromErrno(rs.error, layerName + ": read");
+        if (!rs.status().isOk()) return rs.status().withContext(layerName);
         return invalidArgument(layerName + ": corrupt layer: " + errorString(a));
       }
       const char* p = archive_entry_pathname(e);
       std::string raw = p ? p : "";
       Status st = entry(a, e, raw);
+      // A decompression or read failure surfaces as corrupt entry data: report the cause.
+      if (!st.isOk() && !rs.status().isOk()) return rs.status().withContext(layerName);
       if (!st.isOk()) return st.withContext(layerName);
     }
     // Read what follows the tar's end (padding) so the digest covers the whole blob.
-    if (rs.fd >= 0) {
-      const void* dummy;
-      while (readCb(a, &rs, &dummy) > 0) {
-      }
-      if (rs.error) return fromErrno(rs.error, layerName + ": read");
-    }
-    return Status::ok();
+    return rs.drain().withContext(layerName);
   }
 
   Status finish() {
@@ -502,6 +640,11 @@ Result<Fd> openRoot(const std::string& dest) {
   return Fd(fd);
 }
 
+// The most tar a layer may decompress to: file data plus headers for every entry, and slack.
+std::int64_t maxTarBytes(const UnpackLimits& l) {
+  return l.maxBytes + l.maxEntries * 2048 + (1 << 20);
+}
+
 }  // namespace
 
 Result<UnpackStats> unpackLayers(const std::vector<LayerFile>& layers, const std::string& dest,
@@ -512,13 +655,14 @@ Result<UnpackStats> unpackLayers(const std::vector<LayerFile>& layers, const std
     int fd = ::open(l.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fromErrno(errno, "open " + l.path);
     Fd guard(fd);
-    Sha256 hash;
-    ReadState rs;
-    rs.fd = fd;
-    rs.hash = l.digest.empty() ? nullptr : &hash;
+    LayerReader rs(fd, {}, maxTarBytes(limits));
     std::string name = l.name.empty() ? l.path : l.name;
     SK_RETURN_IF_ERROR(u.layer(rs, name));
-    if (!l.digest.empty()) SK_RETURN_IF_ERROR(verifyDigest(name, l.digest, hash.finish()));
+    if (!l.digest.empty()) SK_RETURN_IF_ERROR(verifyDigest(name, l.digest, rs.blobDigest()));
+    if (!l.diffId.empty()) {
+      SK_RETURN_IF_ERROR(
+          verifyDigest(name + ": uncompressed content (config diff_id)", l.diffId, rs.tarDigest()));
+    }
   }
   SK_RETURN_IF_ERROR(u.finish());
   return u.stats;
@@ -528,8 +672,7 @@ Result<UnpackStats> unpackLayerBytes(std::string_view data, const std::string& d
                                      const UnpackLimits& limits) {
   SK_ASSIGN_OR_RETURN(Fd root, openRoot(dest));
   Unpacker u(root.get(), limits);
-  ReadState rs;
-  rs.mem = data;
+  LayerReader rs(-1, data, maxTarBytes(limits));
   SK_RETURN_IF_ERROR(u.layer(rs, "layer"));
   SK_RETURN_IF_ERROR(u.finish());
   return u.stats;

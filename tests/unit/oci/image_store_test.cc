@@ -355,6 +355,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadImage{"path_not_in_rootfs",
                  [](ImageSpec& s) { s.labels["io.schedkit.scheduler.path"] = "/nope"; },
                  StatusCode::kFailedPrecondition, "\"/nope\" is not in the image filesystem"},
+        BadImage{"diff_id_mismatch", [](ImageSpec& s) { s.diffIds = {Digest::of("not the tar")}; },
+                 StatusCode::kDataLoss, "uncompressed content (config diff_id): digest mismatch"},
+        BadImage{"diff_id_count",
+                 [](ImageSpec& s) {
+                   s.diffIds = {Digest::of("a"), Digest::of("b")};
+                 },
+                 StatusCode::kInvalidArgument, "the config lists 2 diff_ids for 1 layers"},
         BadImage{"wrong_arch", [](ImageSpec& s) { s.arch = "arm64"; },
                  StatusCode::kFailedPrecondition,
                  "the image is for linux/arm64, this node is linux/amd64"}),

@@ -34,7 +34,7 @@ class UnpackTest : public ::testing::Test {
     for (std::size_t i = 0; i < layers.size(); ++i) {
       std::string p = dir_ + "/layer" + std::to_string(i);
       std::ofstream(p, std::ios::binary) << layers[i];
-      files.push_back({p, Digest::of(layers[i]), "layer " + std::to_string(i)});
+      files.push_back({p, Digest::of(layers[i]), "layer " + std::to_string(i), {}});
     }
     return unpackLayers(files, root_, limits_);
   }
@@ -222,9 +222,43 @@ TEST_F(UnpackTest, DigestIsReverifiedWhileReading) {
   auto layer = buildTar({file("a", "1")});
   std::string p = dir_ + "/l";
   std::ofstream(p, std::ios::binary) << layer;
-  auto st = unpackLayers({{p, Digest::of("something else"), "layer 0"}}, root_, limits_);
+  auto st = unpackLayers({{p, Digest::of("something else"), "layer 0", {}}}, root_, limits_);
   ASSERT_FALSE(st.isOk());
   EXPECT_EQ(st.status().code(), StatusCode::kDataLoss);
+}
+
+TEST_F(UnpackTest, DiffIdsAreCheckedAgainstTheUncompressedTar) {
+  for (auto c : {Compression::kGzip, Compression::kZstd, Compression::kNone}) {
+    (void)removeTree(root_);
+    ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
+    auto layer = buildTar({file("a", "1")}, c);
+    std::string p = dir_ + "/l";
+    std::ofstream(p, std::ios::binary | std::ios::trunc) << layer;
+    EXPECT_TRUE(
+        unpackLayers({{p, Digest::of(layer), "layer 0", diffIdOf(layer)}}, root_, limits_).isOk());
+    (void)removeTree(root_);
+    ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
+    auto st = unpackLayers({{p, Digest::of(layer), "layer 0", Digest::of("x")}}, root_, limits_);
+    EXPECT_EQ(st.status().code(), StatusCode::kDataLoss);
+    EXPECT_NE(st.status().message().find("config diff_id"), std::string::npos);
+  }
+}
+
+TEST_F(UnpackTest, TruncatedAndPaddedStreams) {
+  auto gz = buildTar({file("a", std::string(100000, 'q'))}, Compression::kGzip);
+  auto truncated = unpack({gz.substr(0, gz.size() / 2)});
+  ASSERT_FALSE(truncated.isOk());
+  EXPECT_NE(truncated.status().message().find("truncated gzip stream"), std::string::npos)
+      << truncated.status().message();
+  // Compressed padding after the archive is hashed but capped: a bomb there is refused too.
+  limits_.maxBytes = 1 << 20;
+  limits_.maxEntries = 10;
+  std::string padded = buildTar({file("a", "1")}, Compression::kNone) + std::string(8 << 20, '\0');
+  auto st = unpackLayerBytes(padded, root_, limits_);
+  ASSERT_FALSE(st.isOk());
+  EXPECT_EQ(st.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(st.status().message().find("decompresses to more than"), std::string::npos)
+      << st.status().message();
 }
 
 TEST_F(UnpackTest, GarbageIsACleanError) {

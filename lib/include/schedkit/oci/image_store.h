@@ -136,7 +136,7 @@ class OciImageStore final : public ImageStore {
   Result<PulledImage> fetch(const PullRequest& req, const Reference& ref);
   // Unpacks the layers once per manifest; `check` runs on the new root before it is published.
   Result<std::string> ensureRootfs(const Digest& manifest, const std::vector<Descriptor>& layers,
-                                   const PullRequest& req,
+                                   const std::vector<Digest>& diffIds, const PullRequest& req,
                                    const std::function<Status(const std::string&)>& check);
 
   ImageStoreDeps deps_;

@@ -22,6 +22,7 @@ struct LayerFile {
   std::string path;  // the (cached) blob
   Digest digest;     // re-verified while reading; empty skips the check
   std::string name;  // for messages, e.g. "layer 2 (sha256:…)"
+  Digest diffId;     // sha256 of the uncompressed tar (config rootfs.diff_ids); empty skips
 };
 
 struct UnpackStats {
@@ -30,8 +31,10 @@ struct UnpackStats {
   std::int64_t whiteouts = 0;
 };
 
-// Applies tar layers (uncompressed, gzip or zstd; detected from the data) in order onto `dest`,
-// an existing empty directory, with OCI whiteouts (".wh.<name>" removes <name> from lower layers,
+// Applies tar layers (uncompressed, gzip or zstd; detected from the data and decompressed here,
+// so both the blob digest and the uncompressed diff_id are checked in one pass) in order onto
+// `dest`, an existing empty directory, with OCI whiteouts (".wh.<name>" removes <name> from lower
+// layers,
 // ".wh..wh..opq" empties a directory of lower-layer content). Refused, with the entry named:
 // absolute paths, ".." components, writes through symlinks that leave `dest`, hard links to
 // targets outside `dest` or missing, device nodes, fifos and sockets, and anything over `limits`.
