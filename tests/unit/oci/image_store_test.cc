@@ -8,6 +8,7 @@
 
 #include "fakes/fake_registry.h"
 #include "fakes/fixed_random.h"
+#include "fakes/oci_fake_image_store.h"
 #include "fakes/oci_image_builder.h"
 #include "fakes/oci_signing.h"
 #include "schedkit/oci/layout.h"
@@ -517,6 +518,29 @@ TEST_F(ImageStoreTest, PullerDeliversResultsThroughPost) {
   for (auto& f : run) f();
   ASSERT_TRUE(result.has_value());
   EXPECT_TRUE(result->isOk()) << result->status().toString();
+}
+
+TEST(ImagePullerWithFakeStore, ResultsArriveInOrderThroughThePostedQueue) {
+  FakeImageStore store;
+  PostedQueue loop;
+  store.succeed("reg.test/a:v1", "a", {"--x"});
+  store.set("reg.test/b:v1", Result<PulledImage>(permissionDenied("the image is not signed")));
+  std::vector<std::string> seen;
+  {
+    ImagePuller puller(store, loop.post());
+    puller.pull(
+        PullRequest{"reg.test/a:v1", PullPolicy::kAlways, {}, std::nullopt, std::nullopt, nullptr},
+        [&](Result<PulledImage> r) { seen.push_back(r.isOk() ? r->artifact.opsName : "?"); });
+    puller.pull(
+        PullRequest{
+            "reg.test/b:v1", PullPolicy::kIfNotPresent, {}, std::nullopt, std::nullopt, nullptr},
+        [&](Result<PulledImage> r) { seen.push_back(r.status().message()); });
+    loop.runNext(2);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "the image is not signed"}));
+  ASSERT_EQ(store.requests().size(), 2u);
+  EXPECT_EQ(store.requests()[0].policy, PullPolicy::kAlways);
+  EXPECT_TRUE(store.cancelled());  // the puller's destructor cancels the store
 }
 
 }  // namespace
