@@ -34,6 +34,7 @@ class FakeRegistry {
   long long tokenExpiresIn = 300;
   bool anonymousPull = false;  // bearer: tokens without credentials are granted
   bool redirectBlobs = false;
+  std::string redirectLocation;  // overrides the blob host URL (e.g. plain HTTP, a loop)
   std::size_t chunkSize = 4096;
   std::string service = "fake-registry";
 
@@ -275,7 +276,9 @@ class FakeRegistry {
       return error(404, "BLOB_UNKNOWN", "blob unknown");
     if (redirectBlobs) {
       auto r = reply(307, "", "");
-      r.headers.set("location", "https://" + blobHost + "/store/" + ref + "?sig=abc");
+      r.headers.set("location", redirectLocation.empty()
+                                    ? "https://" + blobHost + "/store/" + ref + "?sig=abc"
+                                    : redirectLocation);
       return r;
     }
     return reply(200, mangle(ref, rit->second.at(ref)), "application/octet-stream");

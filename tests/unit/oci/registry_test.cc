@@ -291,6 +291,29 @@ TEST_F(RegistryClientTest, BlobRedirectDropsAuthorizationCrossHost) {
   EXPECT_TRUE(reqs[reqs.size() - 2].headers.get("authorization").has_value());
 }
 
+TEST_F(RegistryClientTest, RedirectsNeverDowngradeOrLoop) {
+  reg_.redirectBlobs = true;
+  pushImage("team/img", "v1");
+  StringSink sink;
+  reg_.redirectLocation = "http://cdn.test/store/x";
+  auto down = client().getBlob(ref("reg.test/team/img"), layerDesc_, none_, sink);
+  EXPECT_EQ(down.code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(down.message().find("refusing a redirect from HTTPS to plain HTTP"), std::string::npos);
+  reg_.redirectLocation = "/v2/team/img/blobs/" + layerDesc_.digest.toString();  // to itself
+  auto loop = client().getBlob(ref("reg.test/team/img"), layerDesc_, none_, sink);
+  EXPECT_NE(loop.message().find("more than 5 redirects"), std::string::npos) << loop.message();
+}
+
+TEST_F(RegistryClientTest, RetryAfterAsAnHttpDate) {
+  pushImage("team/img", "v1");
+  ASSERT_TRUE(client().getManifest(ref("reg.test/team/img"), "v1", none_).isOk());
+  // SimClock's wall clock starts at 1'750'000'000 s = Sun, 15 Jun 2025 15:06:40 GMT.
+  reg_.faults.push_back({503, "Sun, 15 Jun 2025 15:06:52 GMT", false});
+  ASSERT_TRUE(client().getManifest(ref("reg.test/team/img"), "v1", none_).isOk());
+  ASSERT_EQ(sleeps_.size(), 1u);
+  EXPECT_EQ(sleeps_[0], std::chrono::seconds(12));
+}
+
 TEST_F(RegistryClientTest, PlainHttpOnlyForLoopbackOrWhenAllowed) {
   reg_.host = "127.0.0.1:5000";
   reg_.tls = false;
