@@ -401,8 +401,13 @@ class Unpacker {
 
   Status finish() {
     // Directory modes last: a read-only directory from the image must not block later writes.
+    // A later layer may have replaced a recorded directory with a symlink, so each one is
+    // opened component by component without following symlinks, never chmod-ed by path.
     for (auto it = dirModes_.rbegin(); it != dirModes_.rend(); ++it) {
-      ::fchmodat(rootFd_, it->first.c_str(), (it->second & 0777) | 0500, 0);
+      auto parts = Resolver::splitPathKeepDots(it->first);
+      Fd fd;
+      if (!resolver_.openDir(parts, parts.size(), fd, it->first).isOk()) continue;  // gone
+      ::fchmod(fd.get(), (it->second & 0777) | 0500);
     }
     return Status::ok();
   }

@@ -118,6 +118,19 @@ TEST_F(UnpackTest, LaterLayersReplaceFilesDirsAndSymlinks) {
   EXPECT_TRUE(S_ISREG(st.st_mode));
 }
 
+TEST_F(UnpackTest, DirectoryModesNeverFollowALaterSymlink) {
+  // Layer 1 makes d/ (its mode is applied at the end); layer 2 turns d into a symlink to a
+  // host directory. The mode must not land on the host directory.
+  std::string outside = dir_ + "/outside";
+  ASSERT_EQ(chmod(outside.c_str(), 0700), 0);
+  auto st = unpack({buildTar({dir("d", 0555)}), buildTar({symlink("d", outside)})});
+  ASSERT_TRUE(st.isOk()) << st.status().toString();
+  struct stat s {};
+  ASSERT_EQ(stat(outside.c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 0777, 0700u);
+  expectOutsideUntouched();
+}
+
 TEST_F(UnpackTest, InRootSymlinksAreFollowedForWrites) {
   // Merged-/usr layouts: lib -> usr/lib, and an absolute link taken relative to the root.
   auto st = unpack({buildTar({dir("usr/lib"), symlink("lib", "usr/lib"), symlink("abs", "/usr"),
