@@ -14,6 +14,8 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace schedkit::oci {
 
@@ -363,6 +365,20 @@ la_ssize_t readCb(struct archive*, void* client, const void** out) {
   return static_cast<LayerReader*>(client)->next(out);
 }
 
+// A compact, collision-resistant key for a path inside the root: hostile layers may carry
+// hundreds of thousands of long paths, and keeping the strings would cost gigabytes.
+std::uint64_t pathKey(std::string_view rel) {
+  Sha256 h;
+  h.update(rel);
+  const Digest d = h.finish();
+  std::uint64_t k = 0;
+  for (std::size_t i = 0; i < 16; ++i) {
+    char c = d.hex()[i];
+    k = (k << 4) | static_cast<std::uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+  }
+  return k;
+}
+
 class Unpacker {
  public:
   Unpacker(int rootFd, const UnpackLimits& limits)
@@ -401,14 +417,9 @@ class Unpacker {
 
   Status finish() {
     // Directory modes last: a read-only directory from the image must not block later writes.
-    // A later layer may have replaced a recorded directory with a symlink, so each one is
-    // opened component by component without following symlinks, never chmod-ed by path.
-    for (auto it = dirModes_.rbegin(); it != dirModes_.rend(); ++it) {
-      auto parts = Resolver::splitPathKeepDots(it->first);
-      Fd fd;
-      if (!resolver_.openDir(parts, parts.size(), fd, it->first).isOk()) continue;  // gone
-      ::fchmod(fd.get(), (it->second & 0777) | 0500);
-    }
+    // The tree is walked through directory fds without following symlinks (a later layer may
+    // have turned a recorded directory into one), and each recorded mode set with fchmod().
+    if (!dirModes_.empty()) applyDirModes(::fcntl(rootFd_, F_DUPFD_CLOEXEC, 0), "", 0);
     return Status::ok();
   }
 
@@ -431,6 +442,10 @@ class Unpacker {
       return permissionDenied(std::string(what) + " \"" + raw + "\" is absolute");
     }
     auto parts = Resolver::splitPathKeepDots(raw);
+    if (parts.size() > limits_.maxPathDepth) {
+      return invalidArgument(std::string(what) + " \"" + raw.substr(0, 100) + "…\" is more than " +
+                             std::to_string(limits_.maxPathDepth) + " directories deep");
+    }
     for (const auto& c : parts) {
       if (c == "..")
         return permissionDenied(std::string(what) + " \"" + raw + "\" contains \"..\"");
@@ -451,7 +466,7 @@ class Unpacker {
     std::vector<std::string> dir;
     std::vector<std::string> created;
     SK_RETURN_IF_ERROR(resolver_.resolveDir(parts, true, dir, &created, name));
-    for (auto& c : created) layerCreated_.insert(c);
+    for (auto& c : created) layerCreated_.insert(pathKey(c));
     std::string dirRel = joinParts(dir, dir.size());
     Fd parent;
     SK_RETURN_IF_ERROR(resolver_.openDir(dir, dir.size(), parent, name));
@@ -487,13 +502,13 @@ class Unpacker {
         if (::mkdirat(parent.get(), base.c_str(), 0755) != 0 && errno != EEXIST) {
           return fromErrno(errno, name + ": mkdir");
         }
-        dirModes_[rel] = perm;
-        layerCreated_.insert(rel);
+        dirModes_[pathKey(rel)] = perm;
+        layerCreated_.insert(pathKey(rel));
         return Status::ok();
       }
       case AE_IFREG:
         SK_RETURN_IF_ERROR(regular(a, e, parent.get(), base, perm, name));
-        layerCreated_.insert(rel);
+        layerCreated_.insert(pathKey(rel));
         return Status::ok();
       case AE_IFLNK: {
         const char* target = archive_entry_symlink(e);
@@ -505,7 +520,7 @@ class Unpacker {
         if (int err = removeEntryAt(parent.get(), base)) return fromErrno(err, name + ": replace");
         if (::symlinkat(target, parent.get(), base.c_str()) != 0)
           return fromErrno(errno, name + ": symlink");
-        layerCreated_.insert(rel);
+        layerCreated_.insert(pathKey(rel));
         return Status::ok();
       }
       case AE_IFCHR:
@@ -606,8 +621,38 @@ class Unpacker {
     if (::linkat(tparent.get(), tbase.c_str(), parent, base.c_str(), 0) != 0) {
       return fromErrno(errno, name + ": link");
     }
-    layerCreated_.insert(rel);
+    layerCreated_.insert(pathKey(rel));
     return Status::ok();
+  }
+
+  // Takes ownership of fd (a directory); depth bounds the recursion like the path checks do.
+  void applyDirModes(int fd, const std::string& rel, std::size_t depth) {
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+      ::close(fd);
+      return;
+    }
+    std::vector<std::string> subdirs;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      struct stat st {};
+      if (::fstatat(::dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+        subdirs.push_back(n);
+      }
+    }
+    for (const auto& n : subdirs) {
+      std::string child = rel.empty() ? n : rel + "/" + n;
+      int cfd = ::openat(::dirfd(d), n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (cfd < 0) continue;
+      if (depth < limits_.maxPathDepth)
+        applyDirModes(::fcntl(cfd, F_DUPFD_CLOEXEC, 0), child, depth + 1);
+      if (auto it = dirModes_.find(pathKey(child)); it != dirModes_.end()) {
+        ::fchmod(cfd, (it->second & 0777) | 0500);
+      }
+      ::close(cfd);
+    }
+    ::closedir(d);
   }
 
   Status opaque(int dirfd, const std::string& dirRel, const std::string& name) {
@@ -626,7 +671,7 @@ class Unpacker {
     ::closedir(d);
     for (const auto& n : names) {
       std::string rel = dirRel.empty() ? n : dirRel + "/" + n;
-      if (layerCreated_.count(rel)) continue;  // this layer's own content stays
+      if (layerCreated_.count(pathKey(rel))) continue;  // this layer's own content stays
       if (int err = removeEntryAt(dirfd, n)) return fromErrno(err, name + ": opaque whiteout");
     }
     return Status::ok();
@@ -635,8 +680,8 @@ class Unpacker {
   int rootFd_;
   UnpackLimits limits_;
   Resolver resolver_;
-  std::set<std::string> layerCreated_;
-  std::map<std::string, mode_t> dirModes_;
+  std::unordered_set<std::uint64_t> layerCreated_;
+  std::unordered_map<std::uint64_t, mode_t> dirModes_;
 };
 
 Result<Fd> openRoot(const std::string& dest) {

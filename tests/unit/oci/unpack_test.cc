@@ -131,6 +131,28 @@ TEST_F(UnpackTest, DirectoryModesNeverFollowALaterSymlink) {
   expectOutsideUntouched();
 }
 
+TEST_F(UnpackTest, DirectoryModesAreAppliedAfterAllLayers) {
+  // A read-only directory in layer 1 still receives layer 2's file; its mode lands at the end.
+  auto st = unpack(
+      {buildTar({dir("ro", 0555), dir("ro/deep", 0711)}), buildTar({file("ro/deep/late", "x")})});
+  ASSERT_TRUE(st.isOk()) << st.status().toString();
+  struct stat s {};
+  ASSERT_EQ(stat((root_ + "/ro").c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 0777, 0555u);
+  ASSERT_EQ(stat((root_ + "/ro/deep").c_str(), &s), 0);
+  EXPECT_EQ(s.st_mode & 0777, 0711u);
+  EXPECT_TRUE(exists("ro/deep/late"));
+}
+
+TEST_F(UnpackTest, PathDepthCap) {
+  std::string deep;
+  for (int i = 0; i < 300; ++i) deep += "d/";
+  auto st = unpack({buildTar({file(deep + "f", "x")})});
+  ASSERT_FALSE(st.isOk());
+  EXPECT_NE(st.status().message().find("more than 256 directories deep"), std::string::npos)
+      << st.status().message();
+}
+
 TEST_F(UnpackTest, InRootSymlinksAreFollowedForWrites) {
   // Merged-/usr layouts: lib -> usr/lib, and an absolute link taken relative to the root.
   auto st = unpack({buildTar({dir("usr/lib"), symlink("lib", "usr/lib"), symlink("abs", "/usr"),

@@ -15,6 +15,7 @@ struct UnpackLimits {
   std::int64_t maxBytes = 2LL << 30;  // regular-file bytes written (declared sizes count too)
   std::int64_t maxEntries = 200000;   // tar entries, whiteouts included
   std::size_t maxPathLength = 4096;
+  std::size_t maxPathDepth = 256;  // components; bounds the per-entry path walk
   int maxSymlinkHops = 40;
 };
 
