@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "fakes/oci_image_builder.h"
@@ -427,6 +428,33 @@ TEST_F(PlainRegistry, CosignSignaturesVerifyAndForgeriesFail) {
       "cd " + q(caseDir_) + " && " + q(cos) + " verify --key k1/cosign.pub --allow-http-registry " +
       "--insecure-ignore-tlog=true " + host() + "/scx/signed@" + signedImg.digest.toString());
   EXPECT_EQ(cv.rc, 0) << cv.out;
+
+  // Tampered: one character of the signature annotation changed, pushed over the real one.
+  std::string sigTag = cosignSignatureTag(signedImg.digest);
+  auto raw = run("skopeo inspect --raw --tls-verify=false docker://" + host() +
+                 "/scx/signed:" + sigTag + " 2>/dev/null");
+  ASSERT_EQ(raw.rc, 0) << raw.out;
+  auto sig = nlohmann::json::parse(raw.out);
+  std::string& b64 = sig["layers"][0]["annotations"][std::string(kCosignSignatureAnnotation)]
+                         .get_ref<std::string&>();
+  b64[b64.size() / 2] = b64[b64.size() / 2] == 'A' ? 'B' : 'A';
+  RegistryClient client({[](const net::TlsConfig& tc) { return net::makeCpprestTransport(tc); },
+                         clock_, random_, log_, nullptr, nullptr, nullptr},
+                        {});
+  ASSERT_TRUE(client
+                  .pushManifest(*parseReference(host() + "/scx/signed:v1"), sigTag,
+                                std::string(media::kOciManifest), sig.dump(), Keychain())
+                  .isOk());
+  auto tampered = s->pull(good);
+  ASSERT_FALSE(tampered.isOk());
+  EXPECT_EQ(tampered.status().code(), StatusCode::kPermissionDenied);
+  EXPECT_NE(tampered.status().message().find("does not verify"), std::string::npos)
+      << tampered.status().toString();
+  auto cosignToo =
+      run("cd " + q(caseDir_) + " && " + q(cos) +
+          " verify --key k1/cosign.pub --allow-http-registry --insecure-ignore-tlog=true " +
+          host() + "/scx/signed@" + signedImg.digest.toString());
+  EXPECT_NE(cosignToo.rc, 0) << "cosign accepted the tampered signature too";
   expectNothingOutside(/*noRoots=*/false);
 }
 
