@@ -17,6 +17,8 @@ if(NOT DEFINED SCHEDKIT_CACHE)
   endif()
 endif()
 list(APPEND CMAKE_PREFIX_PATH ${SCHEDKIT_CACHE}/prometheus-cpp-1.0.2)
+# prometheus-cpp's pull library is built against Debian's civetweb (hack/deps.sh).
+find_package(prometheus-cpp CONFIG REQUIRED)
 
 if(SCHEDKIT_BUILD_TESTS)
   find_package(GTest REQUIRED)

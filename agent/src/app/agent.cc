@@ -25,9 +25,17 @@ Agent::Agent(AgentDeps deps, AgentOptions opts)
                      [this](const policy::SchedulerNodeStateStatus& st) {
                        writeStateFile(st);
                        if (kubeWriter_) kubeWriter_->update(st);
+                       if (d_.metrics) d_.metrics->onStatus(st);
                      },
                      [this](const NodeEventRecord& e) {
                        if (eventSink_) eventSink_->record(e);
+                       if (d_.metrics) d_.metrics->onEvent(e);
+                     },
+                     [this](const policy::ExitRecord& e) {
+                       if (d_.metrics) d_.metrics->onExit(e);
+                     },
+                     [this](Duration d) {
+                       if (d_.metrics) d_.metrics->onDetectLatency(d);
                      }},
       eo);
   if (d_.puller != nullptr) {

@@ -9,6 +9,7 @@
 #include "app/image_resolver.h"
 #include "app/options.h"
 #include "app/policy_source.h"
+#include "metrics/agent_metrics.h"
 #include "node/node_engine.h"
 #include "schedkit/kube/client.h"
 #include "schedkit/kube/events.h"
@@ -31,6 +32,7 @@ struct AgentDeps {
   oci::ImagePuller* puller = nullptr;    // null: image policies stay blocked
   SecretSource* secrets = nullptr;       // image pull secrets and cosign keys
   kube::Client* kubeClient = nullptr;    // null: standalone (AgentOptions::policyFile)
+  AgentMetrics* metrics = nullptr;
 };
 
 // The node agent: a policy source (files or the API server), the node engine, image

@@ -106,8 +106,15 @@ int runAgent(const AgentOptions& o) {
                           : o.secretsDir.empty() ? nullptr
                                                  : &dirSecrets;
 
+  AgentMetrics metrics(host);
+  if (!o.metricsAddress.empty()) {
+    if (Status m = metrics.serve(o.metricsAddress); !m.isOk()) {
+      log.error("cannot serve metrics", {{"error", m}});
+      return 1;
+    }
+  }
   Agent agent(AgentDeps{clock, random, loop, localFs, log, host, &bpf, &proc, &puller, secrets,
-                        kubeClient.get()},
+                        kubeClient.get(), &metrics},
               o);
   if (Status st = agent.start(); !st.isOk()) {
     log.error("cannot start", {{"error", st}});

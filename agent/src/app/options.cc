@@ -56,6 +56,9 @@ Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
                  "HOST[:PORT]=FILE: a CA bundle to trust for that registry (repeatable)");
   app.add_option("--secrets-dir", o.secretsDir,
                  "Standalone: image pull secrets and verification keys as DIR/<secret>/<key> files");
+  app.add_option("--metrics-address", o.metricsAddress,
+                 "Serve Prometheus metrics on HOST:PORT/metrics (empty: off)")
+      ->capture_default_str();
   app.set_version_flag("--version", "schedkit-agent 0.1.0");
   try {
     app.parse(argc, argv);

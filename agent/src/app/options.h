@@ -27,6 +27,7 @@ struct AgentOptions {
   std::vector<std::string> insecureRegistries;  // hosts allowed over plain HTTP
   std::vector<std::string> registryCas;         // HOST=CA_FILE
   std::string secretsDir;                      // standalone: DIR/<secret>/<key>
+  std::string metricsAddress = "0.0.0.0:9477";  // Prometheus /metrics; "" turns it off
 };
 
 // Parses argv. Returns the options, or a Status whose message is what to print: for --help and

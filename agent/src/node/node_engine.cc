@@ -411,6 +411,7 @@ void NodeEngine::recordFailure(ExitInfo x, ExitAction action, const std::string&
   lastExit_ = x;
   status_.lastExit = x.record;
   pendingLatencyUsec_ = x.kmsgUsec;
+  if (d_.onExit) d_.onExit(x.record);
   std::string summary = x.record.reason + (x.record.message.empty() ? "" : ": " + x.record.message);
   switch (action) {
     case ExitAction::kHold:
@@ -769,6 +770,7 @@ void NodeEngine::publish() {
     long long lat = static_cast<long long>(nowUs) - static_cast<long long>(pendingLatencyUsec_);
     d_.log.info("fallback detection published", {{"kmsg_usec", static_cast<long long>(pendingLatencyUsec_)},
                                                  {"detect_latency_us", lat}});
+    if (d_.onDetectLatency) d_.onDetectLatency(std::chrono::microseconds(lat));
     pendingLatencyUsec_ = 0;
   }
 }

@@ -69,6 +69,10 @@ struct NodeEngineDeps {
   Attacher* processAttacher = nullptr;
   std::function<void(const policy::SchedulerNodeStateStatus&)> publish;
   std::function<void(const NodeEventRecord&)> onEvent;
+  // Every scheduler exit the engine handled (metrics), and how long detection took when the
+  // kernel's kmsg timestamp is known.
+  std::function<void(const policy::ExitRecord&)> onExit = nullptr;
+  std::function<void(Duration)> onDetectLatency = nullptr;
 };
 
 // The node loop (DESIGN.md §3): desired scheduler (from policy resolution) vs what the kernel

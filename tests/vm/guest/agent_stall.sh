@@ -26,4 +26,12 @@ expect_eq "$(count_enables stall_test)" 3 "no attach after falling back"
 [ ! -e /sys/fs/bpf/schedkit/schedkit-stall ] || agent_fail "pin of the ejected scheduler left behind"
 ok "no pin left behind"
 grep 'fallback detection published' "$AGENT_LOG" | sed 's/^/  /'
+# The same story in Prometheus metrics, scraped over HTTP.
+metrics=$(wget -qO- http://127.0.0.1:9477/metrics) || agent_fail "no /metrics"
+echo "$metrics" | grep -qx 'schedkit_scheduler_exits_total{kind="ERROR_STALL"} 3' ||
+  agent_fail "metrics: $(echo "$metrics" | grep schedkit_scheduler_exits)"
+echo "$metrics" | grep -qx 'schedkit_node_phase{phase="FallenBack"} 1' || agent_fail "metrics: phase"
+echo "$metrics" | grep -qx 'schedkit_sched_ext_enabled 0' || agent_fail "metrics: sched_ext_enabled"
+echo "$metrics" | grep -q '^schedkit_fallback_detection_seconds_count 3$' || agent_fail "metrics: latency count"
+ok "metrics: 3 ERROR_STALL exits, phase FallenBack, detection latency histogram"
 stop_agent

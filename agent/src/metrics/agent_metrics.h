@@ -1,0 +1,49 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "host/sched_ext_host.h"
+#include "schedkit/common/clock.h"
+#include "schedkit/policy/types.h"
+
+namespace prometheus {
+class Registry;
+class Exposer;
+}  // namespace prometheus
+
+namespace schedkit::agent {
+
+struct NodeEventRecord;
+
+// The agent's Prometheus metrics. Fed from what the node engine publishes (status, events,
+// detection latency); the kernel's own counters (/sys/kernel/sched_ext) are read at scrape time.
+//   schedkit_node_phase{phase}                    1 for the current phase
+//   schedkit_scheduler_info{policy,ops,revision}  1 while a scheduler runs
+//   schedkit_scheduler_restarts                    restarts of the current revision
+//   schedkit_scheduler_exits_total{kind}           ejections seen, by exit kind
+//   schedkit_node_events_total{reason}             node events (Attached, FallenBack, ...)
+//   schedkit_fallback_detection_seconds            kmsg timestamp → node state published
+//   schedkit_sched_ext_enabled, _switch_all, _enable_seq, _nr_rejected, _hotplug_seq
+//   schedkit_sched_ext_events{event}               root/events counters (6.15+)
+class AgentMetrics {
+ public:
+  explicit AgentMetrics(SchedExtHost& host);
+  ~AgentMetrics();
+  // Serves /metrics on addr ("0.0.0.0:9477"). Errors name the address.
+  Status serve(const std::string& addr);
+
+  void onStatus(const policy::SchedulerNodeStateStatus& st);
+  void onEvent(const NodeEventRecord& e);
+  void onExit(const policy::ExitRecord& e);
+  void onDetectLatency(Duration d);
+
+  // The text exposition, for tests.
+  std::string render() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace schedkit::agent
