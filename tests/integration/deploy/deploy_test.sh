@@ -1,0 +1,386 @@
+#!/usr/bin/env bash
+# deploy/ against a real kube-apiserver: the objects are accepted, and the agent's RBAC and
+# ValidatingAdmissionPolicy hold for a real node-bound service-account token.
+#   deploy_test.sh apply                  apply deploy/ (server-side); every object is there
+#   deploy_test.sh access                 a token bound to a pod on node A: what it may and may not do
+#   deploy_test.sh agent AGENT_BINARY     the real schedkit-agent with such a token, for a few seconds
+# Needs SCHEDKIT_KUBE_TESTENV: a directory that hack/testenv/up.sh brought up (the kube_testenv
+# ctest fixture). No kubelet or controllers run there: Nodes and Pods are plain objects that the
+# test creates, which is all a pod-bound token needs.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "--- $*"; }
+[ $# -ge 1 ] || fail "usage: $0 apply | access | agent AGENT_BINARY"
+[ -n "${SCHEDKIT_KUBE_TESTENV:-}" ] || fail "SCHEDKIT_KUBE_TESTENV is not set (run through ctest, or point it at a hack/testenv/up.sh --dir)"
+[ -f "$SCHEDKIT_KUBE_TESTENV/env" ] || fail "no test environment at $SCHEDKIT_KUBE_TESTENV (no env file)"
+# shellcheck disable=SC1091
+. "$SCHEDKIT_KUBE_TESTENV/env"
+command -v jq >/dev/null || fail "jq is needed (hack/deps.sh installs it)"
+command -v curl >/dev/null || fail "curl is needed"
+admin=$KUBECONFIG
+k() { kubectl --kubeconfig "$admin" --request-timeout=30s "$@"; }
+k get --raw /readyz >/dev/null || fail "the API server at $APISERVER_URL is not ready"
+
+ns=schedkit-system
+sa=schedkit-agent
+vap=schedkit-agent-own-node-state
+label=schedkit.io/test=deploy-it
+work=$(mktemp -d "${TMPDIR:-/tmp}/schedkit-deploy-it.XXXXXX")
+
+# Everything the test makes besides deploy/ itself, which stays applied: a namespace cannot be
+# deleted here (no namespace controller finishes it), and the policy only matches this agent.
+cleanup() {
+  # No kubelet confirms a graceful delete: force it.
+  k -n "$ns" delete pods -l "$label" --grace-period=0 --force --ignore-not-found >/dev/null 2>&1 || true
+  k delete schedulernodestates,schedulerpolicies,nodes -l "$label" --ignore-not-found >/dev/null 2>&1 || true
+  # The agent's own SchedulerNodeState carries no test label.
+  k delete schedulernodestates deploy-it-a deploy-it-b deploy-it-agent --ignore-not-found >/dev/null 2>&1 || true
+  k -n "$ns" delete secrets -l "$label" --ignore-not-found >/dev/null 2>&1 || true
+  k -n default delete secrets,events.events.k8s.io -l "$label" --ignore-not-found >/dev/null 2>&1 || true
+  # Events the agent recorded about our nodes and policy (it does not label them).
+  k -n default get events.events.k8s.io -o json 2>/dev/null |
+    jq -r '.items[] | select((.regarding.name // "") | startswith("deploy-it-")) | .metadata.name' |
+    xargs -r kubectl --kubeconfig "$admin" -n default delete events.events.k8s.io --ignore-not-found >/dev/null 2>&1 || true
+}
+finish() {
+  local rc=$?
+  [ "$rc" = 0 ] || [ ! -s "$work/agent.log" ] || { echo "--- agent log:"; cat "$work/agent.log"; }
+  cleanup
+  rm -rf "$work"
+  exit "$rc"
+}
+trap finish EXIT
+
+# Applies deploy/ as the docs say (server-side; --force-conflicts because hack/testenv/up.sh
+# applied the CRDs under another field manager).
+apply_deploy() {
+  local out
+  out=$(k apply --server-side --force-conflicts --field-manager=schedkit-deploy-it -k "$root/deploy" 2>&1) ||
+    fail "kubectl apply --server-side -k deploy/ failed: $out"
+  printf '%s\n' "$out"
+  k wait --for condition=Established --timeout=30s crd/schedulerpolicies.schedkit.io \
+    crd/schedulernodestates.schedkit.io >/dev/null
+}
+# Every object deploy/ renders, with its resourceVersion; fails when one is missing.
+deployed_versions() {
+  k get -k "$root/deploy" -o json | jq -r '.items[] | "\(.kind)/\(.metadata.name) \(.metadata.resourceVersion)"' ||
+    fail "not every object of deploy/ exists"
+}
+
+# make_node NAME: a Node object (no kubelet behind it).
+make_node() {
+  k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $1
+  labels: {schedkit.io/test: deploy-it, schedkit.io/pool: deploy-it}
+EOF
+}
+
+# make_agent_pod NAME NODE: the Pod the DaemonSet controller would make from deploy/'s template,
+# bound to NODE. It never runs; its only use is to bind a token to it (and it proves that the
+# namespace's Pod Security level admits the privileged template).
+make_agent_pod() {
+  k -n "$ns" get ds schedkit-agent -o json |
+    jq --arg name "$1" --arg node "$2" '{apiVersion: "v1", kind: "Pod",
+      metadata: {name: $name, namespace: .metadata.namespace,
+                 labels: (.spec.template.metadata.labels + {"schedkit.io/test": "deploy-it"})},
+      spec: (.spec.template.spec + {nodeName: $node})}' |
+    k create -f - >/dev/null || fail "the DaemonSet's pod template was not admitted as a Pod on $2"
+}
+
+# token_kubeconfig POD [NAME]: a kubeconfig with a token for the agent's service account bound to
+# POD (hence to its node), as the kubelet would mount it.
+token_kubeconfig() {
+  local token
+  token=$(k -n "$ns" create token "$sa" --bound-object-kind Pod --bound-object-name "$1" --duration 1h) ||
+    fail "could not mint a token bound to pod $1"
+  printf '%s' "$token" >"$work/${2:-$1}.token"
+  "$root/hack/testenv/kubeconfig.sh" --dir "$SCHEDKIT_KUBE_TESTENV" --token "$token" --name "${2:-$1}" \
+    --out "$work/${2:-$1}.kubeconfig"
+}
+
+# raw_patch TOKEN_FILE PATH JSON: a merge patch sent as it is (kubectl patch would GET first,
+# which the agent never needs and may not do). Prints the body; fails on a non-2xx status.
+raw_patch() {
+  local code
+  code=$(curl -sS --cacert "$TESTENV_CA" -o "$work/patch.out" -w '%{http_code}' -X PATCH \
+    -H "Authorization: Bearer $(cat "$1")" -H 'Content-Type: application/merge-patch+json' \
+    --data "$3" "$APISERVER_URL$2") || return 1
+  # An error is a Status object: its message is what kubectl would print.
+  jq -r 'if .kind == "Status" then .message else "patched" end' "$work/patch.out" 2>/dev/null ||
+    cat "$work/patch.out"
+  [[ $code == 2?? ]]
+}
+
+# sns_yaml NODE [OWNER_UID]: a SchedulerNodeState as the agent creates it, owned by the Node.
+sns_yaml() {
+  cat <<EOF
+apiVersion: schedkit.io/v1alpha1
+kind: SchedulerNodeState
+metadata:
+  name: $1
+  labels: {schedkit.io/test: deploy-it}
+EOF
+  [ -z "${2:-}" ] || echo "  ownerReferences: [{apiVersion: v1, kind: Node, name: $1, uid: \"$2\"}]"
+  echo "spec: {nodeName: $1}"
+}
+status_yaml() {
+  cat <<EOF
+apiVersion: schedkit.io/v1alpha1
+kind: SchedulerNodeState
+metadata: {name: $1}
+status:
+  phase: ${2:-Idle}
+EOF
+}
+
+# expect_denied WHAT SUBSTRING CMD...: CMD fails, saying SUBSTRING.
+expect_denied() {
+  local what=$1 want=$2 out; shift 2
+  if out=$("$@" 2>&1); then fail "$what was allowed: $out"; fi
+  grep -qF -- "$want" <<<"$out" || fail "$what failed, but not with '$want': $out"
+  note "denied: $what"
+}
+expect_ok() {
+  local what=$1 out; shift
+  out=$("$@" 2>&1) || fail "$what failed: $out"
+  note "allowed: $what"
+}
+
+case_apply() {
+  local before after n
+  cleanup
+  apply_deploy
+  before=$(deployed_versions)
+  n=$(wc -l <<<"$before")
+  [ "$n" -ge 13 ] || fail "deploy/ has only $n objects: $before"
+  # A second apply writes nothing: the manifests say what the server keeps (no defaulted atomic
+  # field that would flip back and forth).
+  apply_deploy >/dev/null
+  after=$(deployed_versions)
+  [ "$before" = "$after" ] || fail "a second apply changed objects:
+$(diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") || true)"
+  # The objects as the server kept them.
+  [ "$(k get ns "$ns" -o jsonpath='{.metadata.labels.pod-security\.kubernetes\.io/enforce}')" = privileged ] ||
+    fail "namespace $ns is not labelled for privileged pods"
+  k -n "$ns" get ds schedkit-agent -o json | jq -e '
+    .spec.template.spec as $s | $s.hostPID == true and $s.priorityClassName == "system-node-critical"
+    and ($s.tolerations | any(.operator == "Exists" and (.key // "") == "" and (.effect // "") == ""))
+    and ($s.containers[0].securityContext.privileged == true)
+    and ($s.containers[0].resources.limits.cpu == null)
+    and ($s.containers[0].env | any(.name == "NODE_NAME" and .valueFrom.fieldRef.fieldPath == "spec.nodeName"))
+    and ($s.containers[0].args | index("--host-root=/host") != null)' >/dev/null ||
+    fail "the DaemonSet lacks hostPID, system-node-critical, tolerate-all, privileged, NODE_NAME, --host-root or has a CPU limit"
+  local path
+  for path in / /sys /sys/fs/bpf /sys/fs/cgroup /sys/kernel/debug /sys/kernel/tracing /dev/kmsg \
+    /run/schedkit /run/scx /var/lib/schedkit; do
+    k -n "$ns" get ds schedkit-agent -o json |
+      jq -e --arg p "$path" '.spec.template.spec.volumes | any(.hostPath.path == $p)' >/dev/null ||
+      fail "the DaemonSet does not mount the host's $path"
+  done
+  [ "$(k get validatingadmissionpolicybinding "$vap" -o jsonpath='{.spec.validationActions[0]}')" = Deny ] ||
+    fail "the policy binding does not deny"
+  echo "ok: deploy/ applied server-side, $n objects accepted"
+}
+
+case_access() {
+  local kc kc_unbound out uid
+  cleanup
+  apply_deploy >/dev/null
+  make_node deploy-it-a
+  make_node deploy-it-b
+  make_agent_pod deploy-it-agent-a deploy-it-a
+  kc=$(token_kubeconfig deploy-it-agent-a)
+  a() { kubectl --kubeconfig "$kc" --request-timeout=30s "$@"; }
+
+  # Who the API server thinks we are: the service account, on node A.
+  out=$(a auth whoami -o yaml)
+  printf '%s\n' "$out"
+  a auth whoami -o json | jq -e --arg u "system:serviceaccount:$ns:$sa" '
+    .status.userInfo.username == $u and
+    .status.userInfo.extra["authentication.kubernetes.io/node-name"] == ["deploy-it-a"] and
+    .status.userInfo.extra["authentication.kubernetes.io/pod-name"] == ["deploy-it-agent-a"]' >/dev/null ||
+    fail "the pod-bound token does not carry node-name deploy-it-a"
+
+  # RBAC: exactly the agent's verbs.
+  local verb res nsarg want got
+  while read -r want verb res nsarg; do
+    local sub=()
+    # kubectl reads RESOURCE/NAME, so a subresource goes in its own flag.
+    if [[ $res == */status ]]; then sub=(--subresource=status); res=${res%/status}; fi
+    got=$(a auth can-i "$verb" "$res" ${nsarg:+-n "$nsarg"} "${sub[@]}" 2>/dev/null || true)
+    [ "$got" = "$want" ] || fail "can-i $verb $res ${nsarg:+-n $nsarg}: $got, want $want"
+  done <<'EOF'
+yes list schedulerpolicies.schedkit.io
+yes watch schedulerpolicies.schedkit.io
+no create schedulerpolicies.schedkit.io
+no patch schedulerpolicies.schedkit.io/status
+yes get nodes
+yes list nodes
+yes watch nodes
+no patch nodes
+yes get schedulernodestates.schedkit.io
+yes create schedulernodestates.schedkit.io
+no update schedulernodestates.schedkit.io
+no delete schedulernodestates.schedkit.io
+no list schedulernodestates.schedkit.io
+yes patch schedulernodestates.schedkit.io/status
+yes update schedulernodestates.schedkit.io/status
+yes create events.events.k8s.io default
+yes patch events.events.k8s.io default
+no create events.events.k8s.io kube-system
+no create events.events.k8s.io schedkit-system
+yes get secrets schedkit-system
+no list secrets schedkit-system
+no get secrets default
+no create pods schedkit-system
+EOF
+  note "RBAC grants exactly the agent's verbs"
+
+  expect_ok "list schedulerpolicies" a get schedulerpolicies
+  expect_ok "get its own Node" a get node deploy-it-a
+  # Its own node's state: create it, owned by the Node, then server-side-apply its status.
+  uid=$(k get node deploy-it-a -o jsonpath='{.metadata.uid}')
+  expect_ok "create its own SchedulerNodeState" a create -f - < <(sns_yaml deploy-it-a "$uid")
+  expect_ok "apply its own status" a apply --server-side --force-conflicts --field-manager=schedkit-agent \
+    --subresource=status -f - < <(status_yaml deploy-it-a Incompatible)
+  [ "$(k get sns deploy-it-a -o jsonpath='{.status.phase}')" = Incompatible ] || fail "status not written"
+
+  # Another node's state: the ValidatingAdmissionPolicy says no, with its message.
+  local msg='schedkit-agent on node deploy-it-a may only write its own node'"'"'s SchedulerNodeState (deploy-it-a), not "deploy-it-b"'
+  expect_denied "create node B's SchedulerNodeState" "$msg" a create -f - < <(sns_yaml deploy-it-b)
+  k create -f - >/dev/null < <(sns_yaml deploy-it-b)  # as admin: the operator or a human may
+  expect_denied "apply node B's status" "$msg" \
+    a apply --server-side --force-conflicts --field-manager=schedkit-agent --subresource=status -f - < <(status_yaml deploy-it-b Running)
+  expect_denied "merge-patch node B's status" "$msg" raw_patch "$work/deploy-it-agent-a.token" \
+    /apis/schedkit.io/v1alpha1/schedulernodestates/deploy-it-b/status '{"status":{"phase":"Running"}}'
+  # An update (PUT) of the status as well. kubectl patch --subresource would GET it first, which
+  # the agent has no need for, so the request is sent as it is.
+  k get sns deploy-it-b -o json | jq '.status = {phase: "Running"}' >"$work/b-status.json"
+  expect_denied "update node B's status" "$msg" \
+    a replace --raw /apis/schedkit.io/v1alpha1/schedulernodestates/deploy-it-b/status -f "$work/b-status.json"
+  [ -z "$(k get sns deploy-it-b -o jsonpath='{.status.phase}')" ] || fail "node B's status was written"
+  # spec.nodeName cannot move: no update of the object itself, and a status write ignores spec.
+  expect_denied "change its spec.nodeName" "cannot patch resource" \
+    a patch sns deploy-it-a --type=merge -p '{"spec":{"nodeName":"deploy-it-b"}}'
+  k get sns deploy-it-a -o json | jq '.spec.nodeName = "deploy-it-b" | .status = {phase: "Idle"}' >"$work/a-status.json"
+  a replace --raw /apis/schedkit.io/v1alpha1/schedulernodestates/deploy-it-a/status -f "$work/a-status.json" >/dev/null ||
+    fail "a status update of its own state failed"
+  [ "$(k get sns deploy-it-a -o jsonpath='{.spec.nodeName}/{.status.phase}')" = deploy-it-a/Idle ] ||
+    fail "a status update changed spec.nodeName"
+  note "spec.nodeName stays"
+  expect_denied "delete its own SchedulerNodeState" "cannot delete resource" a delete sns deploy-it-a
+
+  # The same account with a token that names no node: refused whatever it writes.
+  out=$(k -n "$ns" create token "$sa" --duration 10m)
+  kc_unbound=$("$root/hack/testenv/kubeconfig.sh" --dir "$SCHEDKIT_KUBE_TESTENV" --token "$out" \
+    --name unbound --out "$work/unbound.kubeconfig")
+  expect_denied "apply status with a token bound to no node" "carries no authentication.kubernetes.io/node-name" \
+    kubectl --kubeconfig "$kc_unbound" apply --server-side --force-conflicts --field-manager=schedkit-agent \
+    --subresource=status -f - < <(status_yaml deploy-it-a Running)
+  # Others are not matched by the policy.
+  k apply --server-side --force-conflicts --field-manager=deploy-it --subresource=status -f - >/dev/null < <(status_yaml deploy-it-b Running) ||
+    fail "the policy stopped an administrator"
+  note "allowed: an administrator writes node B's status"
+
+  # Events, as the agent records them: events.k8s.io/v1 in "default".
+  expect_ok "create an Event in default" a create -f - <<EOF
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: deploy-it-a.test, namespace: default, labels: {schedkit.io/test: deploy-it}}
+eventTime: "2025-01-01T10:00:00.000000Z"
+reportingController: schedkit.io/agent
+reportingInstance: schedkit-agent-deploy-it-a
+action: Incompatible
+reason: Incompatible
+type: Warning
+note: test
+regarding: {apiVersion: v1, kind: Node, name: deploy-it-a, uid: "$uid"}
+EOF
+  expect_ok "patch the Event" raw_patch "$work/deploy-it-agent-a.token" \
+    /apis/events.k8s.io/v1/namespaces/default/events/deploy-it-a.test \
+    '{"series":{"count":2,"lastObservedTime":"2025-01-01T10:01:00.000000Z"}}'
+
+  # Secrets: by name in its own namespace only.
+  k -n "$ns" create secret generic deploy-it-regcred --from-literal=k=v >/dev/null
+  k -n "$ns" label secret deploy-it-regcred schedkit.io/test=deploy-it >/dev/null
+  k -n default create secret generic deploy-it-other --from-literal=k=v >/dev/null
+  k -n default label secret deploy-it-other schedkit.io/test=deploy-it >/dev/null
+  expect_ok "get a Secret in $ns" a -n "$ns" get secret deploy-it-regcred
+  expect_denied "get a Secret in default" 'cannot get resource "secrets" in API group "" in the namespace "default"' \
+    a -n default get secret deploy-it-other
+  expect_denied "list Secrets in $ns" "cannot list resource" a -n "$ns" get secrets
+  echo "ok: the node-bound token can do what the agent needs, and no more"
+}
+
+case_agent() {
+  local bin=${1:-} kc pid i phase out extra=()
+  [ -n "$bin" ] || fail "usage: $0 agent AGENT_BINARY"
+  [ -x "$bin" ] || fail "no schedkit-agent binary at $bin (build the schedkit-agent target)"
+  cleanup
+  apply_deploy >/dev/null
+  make_node deploy-it-agent
+  make_agent_pod deploy-it-agent-pod deploy-it-agent
+  kc=$(token_kubeconfig deploy-it-agent-pod agent)
+  # A policy for the node, so the agent has something to decide (it cannot run it here).
+  k apply -f - >/dev/null <<'EOF'
+apiVersion: schedkit.io/v1alpha1
+kind: SchedulerPolicy
+metadata:
+  name: deploy-it-fifo
+  labels: {schedkit.io/test: deploy-it}
+spec:
+  scheduler: {hostPath: /usr/lib/schedkit/testsched/fifo.bpf.o, type: bpf-object, opsName: fifo_test}
+  nodeSelector: {matchLabels: {schedkit.io/pool: deploy-it}}
+EOF
+  # Metrics off where the agent has them: nothing binds a fixed port in a test.
+  if "$bin" --help 2>/dev/null | grep -q -- '--metrics-address'; then extra+=(--metrics-address ''); fi
+  # As the DaemonSet runs it, but with a kubeconfig instead of the in-cluster token, and this
+  # host's own / as the host root (no sched_ext here, so the node is Incompatible).
+  NODE_NAME=deploy-it-agent "$bin" --kubeconfig "$kc" --namespace "$ns" --state-dir "$work/state" \
+    --host-root / --log-format text "${extra[@]}" >"$work/agent.log" 2>&1 &
+  pid=$!
+  for ((i = 0; i < 100; i++)); do
+    phase=$(k get sns deploy-it-agent -o jsonpath='{.status.phase}' 2>/dev/null || true)
+    [ -z "$phase" ] || break
+    kill -0 "$pid" 2>/dev/null || fail "the agent exited early"
+    sleep 0.2
+  done
+  [ -n "$phase" ] || fail "the agent wrote no SchedulerNodeState in 20 s"
+  note "the agent reported phase $phase; letting it run"
+  sleep 8
+  kill -0 "$pid" 2>/dev/null || fail "the agent exited while running"
+  kill -TERM "$pid"
+  wait "$pid" || fail "the agent exited with status $? after SIGTERM"
+  cat "$work/agent.log"
+
+  out=$(k get sns deploy-it-agent -o json --show-managed-fields)
+  jq -e --arg uid "$(k get node deploy-it-agent -o jsonpath='{.metadata.uid}')" '
+    .spec.nodeName == "deploy-it-agent" and .status.phase == "Incompatible"
+    and .status.policy == "deploy-it-fifo" and .status.kernel.schedExt == false
+    and (.metadata.ownerReferences | any(.kind == "Node" and .name == "deploy-it-agent" and .uid == $uid))
+    and (.metadata.managedFields | any(.manager == "schedkit-agent" and (.subresource // "") == ""))
+    and (.metadata.managedFields | any(.manager == "schedkit-agent" and .subresource == "status"))' \
+    <<<"$out" >/dev/null || fail "the agent's SchedulerNodeState is not as expected: $out"
+  note "SchedulerNodeState deploy-it-agent: Incompatible, created by the agent and owned by its Node, status applied by schedkit-agent"
+  k -n default get events.events.k8s.io -o json | jq -e '[.items[] |
+    select(.reportingInstance == "schedkit-agent-deploy-it-agent" and .reason == "Incompatible")] |
+    any(.regarding.kind == "Node") and any(.regarding.kind == "SchedulerPolicy")' >/dev/null ||
+    fail "the agent recorded no Incompatible Events on its Node and the policy"
+  note "Events recorded on the Node and the SchedulerPolicy"
+  ! grep -qiE 'forbidden|denied|status 403' "$work/agent.log" ||
+    fail "the agent was refused something: $(grep -iE 'forbidden|denied|status 403' "$work/agent.log")"
+  echo "ok: the real agent ran with a node-bound token and the shipped RBAC"
+}
+
+case $1 in
+  apply) case_apply ;;
+  access) case_access ;;
+  agent) case_agent "${2:-}" ;;
+  -h | --help) sed -n '2,6s/^# \{0,1\}//p' "$0" ;;
+  *) fail "unknown case '$1'" ;;
+esac
