@@ -51,19 +51,16 @@ start_lines=$(wc -l <"$dir/audit.log")
 log "agent settled; measuring $minutes idle minutes"
 sleep $((minutes * 60))
 kill -TERM $apid; wait $apid 2>/dev/null || true
-report() {  # FROM_LINE
-  tail -n +"$1" "$dir/audit.log" | jq -r 'select(.stage == "RequestReceived") |
+report() {  # FROM_LINE TO_LINE
+  sed -n "$1,$2p" "$dir/audit.log" | jq -r 'select(.stage == "RequestReceived") |
     "\(.verb) \(.objectRef.resource // .requestURI)\(if .objectRef.subresource then "/" + .objectRef.subresource else "" end)"' |
     sort | uniq -c | sort -rn | sed 's/^/    /'
 }
-echo "schedkit agent → API server requests, kube-apiserver $("$SCHEDKIT_ROOT/hack/testenv/build-kube-apiserver.sh" --version 2>/dev/null || echo v1.34), $(date -u +%F)"
-echo "  start-up (first 15 s: list, watch, create the node state, status, events):"
-report 1 | head -n "$(($(report 1 | wc -l)))" | awk -v n="$start_lines" 'BEGIN{}1' | head -20
-echo "  idle $minutes min after start-up (steady state):"
-idle=$(report $((start_lines + 1)))
+total=$(wc -l <"$dir/audit.log")
+echo "schedkit agent → API server requests (kube-apiserver $KUBE_VERSION, audit log), $(date -u +%F)"
+echo "  start-up (first 15 s: list + watch, the node state created and its status applied, events):"
+report 1 "$start_lines"
+echo "  then $minutes idle minutes:"
+idle=$(report $((start_lines + 1)) "$total")
 if [ -z "$idle" ]; then echo "    (none)"; else echo "$idle"; fi
-writes=$(tail -n +$((start_lines + 1)) "$dir/audit.log" | jq -r 'select(.stage == "RequestReceived") | .verb' |
-         grep -cE '^(create|update|patch|delete)$' || true)
-relists=$(tail -n +$((start_lines + 1)) "$dir/audit.log" | jq -r 'select(.stage == "RequestReceived") | .verb' |
-          grep -cx 'list' || true)
 echo "  idle writes: $writes   idle re-lists: $relists"

@@ -5,7 +5,16 @@ export KUBECONFIG=/etc/schedkit/kubeconfig
 OBJ=/opt/schedkit/testsched/fifo.bpf.o
 now() { cut -d' ' -f1 /proc/uptime; }
 phase() { jq -r .status.phase "$1/node-state.json" 2>/dev/null; }
-wait_phase() { while [ "$(phase "$1")" != "$2" ]; do sleep 0.05; done; }
+wait_phase() {  # DIR PHASE — gives up after 60 s
+  n=0
+  while [ "$(phase "$1")" != "$2" ]; do
+    n=$((n + 1))
+    if [ $n -gt 1200 ]; then
+      echo "FAIL: $1 never reached $2 (is $(phase "$1"))"; tail -20 /tmp/cluster.log /tmp/file.log; exit 1
+    fi
+    sleep 0.05
+  done
+}
 policy_yaml() {
   cat <<YAML
 apiVersion: schedkit.io/v1alpha1
@@ -21,7 +30,7 @@ mkdir -p /var/lib/sk-cluster /var/lib/sk-file /etc/schedkit/p
 schedkit-agent --kubeconfig $KUBECONFIG --node-name "$NODE_NAME" --state-dir /var/lib/sk-cluster \
   --log-level warn >/tmp/cluster.log 2>&1 &
 a=$!
-until [ "$(phase /var/lib/sk-cluster)" = Idle ]; do sleep 0.1; done
+wait_phase /var/lib/sk-cluster Idle
 i=0
 while [ $i -lt "$CYCLES" ]; do
   t0=$(now)
@@ -35,9 +44,10 @@ done
 kill -TERM $a; wait $a
 
 schedkit-agent --policy-file /etc/schedkit/p --node-name "$NODE_NAME" --state-dir /var/lib/sk-file \
+  --node-labels schedkit.io/pool=vm \
   --log-level warn >/tmp/file.log 2>&1 &
 a=$!
-until [ "$(phase /var/lib/sk-file)" = Idle ]; do sleep 0.1; done
+wait_phase /var/lib/sk-file Idle
 i=0
 while [ $i -lt "$CYCLES" ]; do
   policy_yaml >/tmp/bench.yaml
