@@ -165,7 +165,7 @@ explain() {
       grep -qF -- "$(squeeze <<<"$desc")" <<<"$(squeeze <<<"$out")" ||
         fail "kubectl explain sp.$path does not describe $field"
     done
-    note "explain $path: ok${fields:+ (fields: $(echo $fields))}"
+    note "explain $path: ok${fields:+ (fields: $(tr '\n' ' ' <<<"$fields"))}"
   done
   out=$(k explain schedulerpolicy.spec.rollout)
   printf '%s\n' "$out"
