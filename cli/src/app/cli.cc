@@ -62,8 +62,9 @@ class Runner {
         err_(err),
         deps_(deps),
         json_(c.output == "json"),
-        log_(deps.clock, [&err](std::string_view line) { err << line << "\n"; }, LogFormat::kText,
-             c.verbose ? LogLevel::kInfo : LogLevel::kWarn) {}
+        log_(
+            deps.clock, [&err](std::string_view line) { err << line << "\n"; }, LogFormat::kText,
+            c.verbose ? LogLevel::kInfo : LogLevel::kWarn) {}
 
   // Prints the result or the error; returns the exit code.
   template <typename T>
@@ -95,9 +96,9 @@ class Runner {
     if (!ref.isOk()) return fail(ref.status(), kExitUsage);
     auto keys = registryKeychain(f, *ref, deps_.env);
     if (!keys.isOk()) return fail(keys.status(), kExitUsage);
-    oci::RegistryClient client({deps_.transports, deps_.clock, deps_.random, log_, nullptr,
-                                nullptr, nullptr},
-                               registryOptions(f, *ref));
+    oci::RegistryClient client(
+        {deps_.transports, deps_.clock, deps_.random, log_, nullptr, nullptr, nullptr},
+        registryOptions(f, *ref));
     return finish(pushLayout(src, dest, client, *keys));
   }
 
@@ -105,8 +106,7 @@ class Runner {
   Result<std::unique_ptr<oci::OciImageStore>> store(const std::string& cacheDir,
                                                     const std::string& image,
                                                     const RegistryFlags& f,
-                                                    const std::string& keyFile,
-                                                    FetchOptions& fo) {
+                                                    const std::string& keyFile, FetchOptions& fo) {
     SK_ASSIGN_OR_RETURN(oci::Reference ref, oci::parseReference(image));
     SK_ASSIGN_OR_RETURN(fo.credentials, registryKeychain(f, ref, deps_.env));
     if (!keyFile.empty()) {
@@ -134,8 +134,8 @@ class Runner {
     int rc;
     auto s = store(dir, image, f, keyFile, fo);
     if (!s.isOk()) {
-      rc = fail(s.status(), s.status().code() == StatusCode::kInvalidArgument ? kExitUsage
-                                                                              : kExitFailure);
+      rc = fail(s.status(),
+                s.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure);
     } else {
       auto r = inspectImage(**s, fo);
       rc = finish(r, r.isOk() && r->signature == "failed" ? kExitFailure : kExitOk);
@@ -153,8 +153,8 @@ class Runner {
     fo.policy = *p;
     auto s = store(cache, image, f, keyFile, fo);
     if (!s.isOk()) {
-      return fail(s.status(), s.status().code() == StatusCode::kInvalidArgument ? kExitUsage
-                                                                                : kExitFailure);
+      return fail(s.status(),
+                  s.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure);
     }
     std::string lastPhase;
     auto progress = [&](const oci::PullProgress& pr) {
@@ -217,9 +217,10 @@ int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
                     "BPF object's defaults to the name it declares)");
   build->add_option("--version", bo.version, "Scheduler version (free text, shown in status)");
   build->add_option("--kernel-min", bo.kernelMin, "Lowest supported kernel, X.Y[.Z] (e.g. 6.12)");
-  build->add_option("--arg", bo.args,
-                    "A default argument (repeatable; write --arg=--flag for values starting with "
-                    "'-')")
+  build
+      ->add_option("--arg", bo.args,
+                   "A default argument (repeatable; write --arg=--flag for values starting with "
+                   "'-')")
       ->allow_extra_args(false);
   build->add_option("--label", bo.labels, "An extra label KEY=VALUE (repeatable)")
       ->allow_extra_args(false);
@@ -230,9 +231,10 @@ int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
   build->add_flag("--add-to-index", bo.addToIndex,
                   "Add this platform to an image index at the tag (multi-arch), replacing the "
                   "same platform's entry");
-  build->add_option("--output-layout", bo.outputLayout,
-                    "OCI layout directory to write, DIR[:TAG] (tag default: latest); created if "
-                    "missing, other tags kept")
+  build
+      ->add_option("--output-layout", bo.outputLayout,
+                   "OCI layout directory to write, DIR[:TAG] (tag default: latest); created if "
+                   "missing, other tags kept")
       ->required();
 
   // push
@@ -260,7 +262,8 @@ int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
       ->required();
   inspect->add_option("--platform", insPlatform,
                       "Platform to pick from an index (default: this machine's)");
-  inspect->add_option("--verify-key", insKey, "cosign public key (PEM) the image must be signed with")
+  inspect
+      ->add_option("--verify-key", insKey, "cosign public key (PEM) the image must be signed with")
       ->check(CLI::ExistingFile);
   inspect->add_option("--cache", insCache, "Image cache to use (default: a scratch directory)");
   addRegistryFlags(inspect, insReg);
@@ -313,7 +316,8 @@ int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
   if (build->parsed()) return r.build(bo);
   if (push->parsed()) return r.push(pushSrc, pushDest, pushReg);
   if (inspect->parsed()) return r.inspect(insImage, insPlatform, insKey, insCache, insReg);
-  if (pull->parsed()) return r.pull(pullImage_, pullCache, pullPolicy, pullPlatform, pullKey, pullReg);
+  if (pull->parsed())
+    return r.pull(pullImage_, pullCache, pullPolicy, pullPlatform, pullKey, pullReg);
   err << app.help();
   return kExitUsage;
 }

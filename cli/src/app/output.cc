@@ -198,8 +198,7 @@ std::string toText(const InspectResult& r) {
     t.raw("Platforms:\n");
     for (const auto& e : r.index) {
       t.raw("  " + (e.platform.os.empty() ? std::string("(none)") : e.platform.toString()) + "  " +
-            e.digest.toString() + (e.digest == i.manifestDigest ? "  <- selected" : "") +
-            "\n");
+            e.digest.toString() + (e.digest == i.manifestDigest ? "  <- selected" : "") + "\n");
     }
   }
   t.line("Platform", i.platform.toString());

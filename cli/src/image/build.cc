@@ -84,8 +84,8 @@ std::string baseName(const std::string& p) {
 }
 
 std::string imageConfigJson(const oci::Platform& p,
-                             const std::map<std::string, std::string>& labels,
-                             const oci::Digest& diffId) {
+                            const std::map<std::string, std::string>& labels,
+                            const oci::Digest& diffId) {
   // nlohmann::json keeps keys sorted: the same labels always serialise the same way. No
   // "created" and no history: nothing that changes from one build to the next.
   nlohmann::json j;
@@ -104,8 +104,9 @@ Result<oci::Platform> platformOf(const oci::OciLayout& l, const oci::Descriptor&
   SK_ASSIGN_OR_RETURN(oci::FetchedManifest fm, l.manifest(d));
   SK_ASSIGN_OR_RETURN(oci::ImageManifest m, oci::parseImageManifest(fm.body, fm.mediaType));
   if (!oci::media::isConfig(m.config.mediaType)) {
-    return failedPrecondition("the image already tagged has no platform (artifact-style, not in "
-                              "an index); cannot add another platform to it");
+    return failedPrecondition(
+        "the image already tagged has no platform (artifact-style, not in "
+        "an index); cannot add another platform to it");
   }
   std::string cfg;
   struct Sink final : oci::BlobSink {
@@ -156,9 +157,12 @@ bool validKernelVersion(std::string_view v) {
 }
 
 Status checkBpfElf(std::string_view h, const std::string& what) {
-  if (h.size() < 20 || h.substr(0, 4) != "\x7f" "ELF") {
-    return invalidArgument(what + " is not an ELF file (a bpf-object must be a BPF ELF object, "
-                                  "as clang -target bpf writes)");
+  if (h.size() < 20 || h.substr(0, 4) !=
+                           "\x7f"
+                           "ELF") {
+    return invalidArgument(what +
+                           " is not an ELF file (a bpf-object must be a BPF ELF object, "
+                           "as clang -target bpf writes)");
   }
   bool little = h[5] == 1;
   auto u16 = [&](std::size_t off) {
@@ -172,7 +176,8 @@ Status checkBpfElf(std::string_view h, const std::string& what) {
                            "): a bpf-object must be compiled with clang -target bpf; package a "
                            "loader program with --type binary");
   }
-  if (u16(16) != 1) return invalidArgument(what + " is a BPF ELF file but not a relocatable object");
+  if (u16(16) != 1)
+    return invalidArgument(what + " is a BPF ELF file but not a relocatable object");
   return Status::ok();
 }
 
@@ -184,7 +189,7 @@ Result<BuildFlags> checkBuildFlags(const BuildOptions& o) {
   if (o.file.empty()) return invalidArgument("--file is required");
   if (o.outputLayout.empty()) return invalidArgument("--output-layout DIR[:TAG] is required");
   auto outRef = oci::parseReference(o.outputLayout.rfind("oci:", 0) == 0 ? o.outputLayout
-                                                                          : "oci:" + o.outputLayout);
+                                                                         : "oci:" + o.outputLayout);
   if (!outRef.isOk()) return outRef.status().withContext("--output-layout");
   if (outRef->pinned()) return invalidArgument("--output-layout takes DIR[:TAG], not a digest");
   f.layout = outRef->layoutPath;
@@ -243,8 +248,8 @@ Result<BuildResult> buildSchedulerImage(const BuildOptions& o, const OpsNameRead
     if (!readOpsName) return internalError("no BPF object reader");
     auto ops = readOpsName(o.file);
     if (!ops.isOk()) {
-      return invalidArgument(o.file + " is not a sched_ext scheduler object: " +
-                             ops.status().message());
+      return invalidArgument(o.file +
+                             " is not a sched_ext scheduler object: " + ops.status().message());
     }
     r.opsName = *ops;
     if (name.empty()) name = r.opsName;
@@ -259,8 +264,9 @@ Result<BuildResult> buildSchedulerImage(const BuildOptions& o, const OpsNameRead
                              "program");
     }
     if (name.empty()) {
-      return invalidArgument("--name OPS_PREFIX is required for a binary (the ops name the kernel "
-                             "will report, e.g. lavd for scx_lavd)");
+      return invalidArgument(
+          "--name OPS_PREFIX is required for a binary (the ops name the kernel "
+          "will report, e.g. lavd for scx_lavd)");
     }
     mode = 0755;
   }
@@ -275,8 +281,8 @@ Result<BuildResult> buildSchedulerImage(const BuildOptions& o, const OpsNameRead
   if (!o.version.empty()) keys[std::string(oci::labels::kVersion)] = o.version;
   if (!o.kernelMin.empty()) keys[std::string(oci::labels::kKernelMin)] = o.kernelMin;
   if (!o.args.empty()) keys[std::string(oci::labels::kArgs)] = nlohmann::json(o.args).dump();
-  auto art = o.annotations ? oci::parseSchedulerArtifact({}, keys)
-                           : oci::parseSchedulerArtifact(keys, {});
+  auto art =
+      o.annotations ? oci::parseSchedulerArtifact({}, keys) : oci::parseSchedulerArtifact(keys, {});
   if (!art.isOk()) return art.status();
   r.artifact = *art;
   r.labels = keys;
@@ -285,8 +291,12 @@ Result<BuildResult> buildSchedulerImage(const BuildOptions& o, const OpsNameRead
   SK_ASSIGN_OR_RETURN(BuiltLayer layer, buildSingleFileLayer(path, content, mode));
   SK_RETURN_IF_ERROR(selfCheck(layer, r.artifact));
   r.diffId = layer.diffId;
-  r.layer = {std::string(oci::media::kOciLayerGzip), layer.digest,
-             static_cast<std::int64_t>(layer.blob.size()), {}, {}, {}};
+  r.layer = {std::string(oci::media::kOciLayerGzip),
+             layer.digest,
+             static_cast<std::int64_t>(layer.blob.size()),
+             {},
+             {},
+             {}};
 
   std::string config;
   oci::ImageManifest m;
@@ -298,8 +308,12 @@ Result<BuildResult> buildSchedulerImage(const BuildOptions& o, const OpsNameRead
     m.annotations = keys;
   } else {
     config = imageConfigJson(r.platform, keys, layer.diffId);
-    m.config = {std::string(oci::media::kOciConfig), oci::Digest::of(config),
-                static_cast<std::int64_t>(config.size()), {}, {}, {}};
+    m.config = {std::string(oci::media::kOciConfig),
+                oci::Digest::of(config),
+                static_cast<std::int64_t>(config.size()),
+                {},
+                {},
+                {}};
   }
   m.layers = {r.layer};
   r.config = m.config;
@@ -311,8 +325,12 @@ Result<BuildResult> buildSchedulerImage(const BuildOptions& o, const OpsNameRead
   SK_RETURN_IF_ERROR(l.putBlob(layer.blob));
   SK_RETURN_IF_ERROR(l.putBlob(config));
   SK_RETURN_IF_ERROR(l.putBlob(manifest));
-  oci::Descriptor md{std::string(oci::media::kOciManifest), r.manifestDigest,
-                     static_cast<std::int64_t>(manifest.size()), {}, r.platform, {}};
+  oci::Descriptor md{std::string(oci::media::kOciManifest),
+                     r.manifestDigest,
+                     static_cast<std::int64_t>(manifest.size()),
+                     {},
+                     r.platform,
+                     {}};
 
   if (!o.addToIndex) {
     SK_RETURN_IF_ERROR(l.tag(md, r.tag));
@@ -346,8 +364,12 @@ Result<BuildResult> buildSchedulerImage(const BuildOptions& o, const OpsNameRead
   idx.manifests.push_back(md);
   std::string index = oci::imageIndexJson(idx);
   SK_RETURN_IF_ERROR(l.putBlob(index));
-  oci::Descriptor id{std::string(oci::media::kOciIndex), oci::Digest::of(index),
-                     static_cast<std::int64_t>(index.size()), {}, {}, {}};
+  oci::Descriptor id{std::string(oci::media::kOciIndex),
+                     oci::Digest::of(index),
+                     static_cast<std::int64_t>(index.size()),
+                     {},
+                     {},
+                     {}};
   SK_RETURN_IF_ERROR(l.tag(id, r.tag));
   r.digest = id.digest;
   r.mediaType = id.mediaType;

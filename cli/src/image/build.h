@@ -17,10 +17,10 @@ inline constexpr std::string_view kSchedulerArtifactType = "application/vnd.sche
 
 // `schedkitctl image build`: one file → a one-layer scheduler image in an OCI layout.
 struct BuildOptions {
-  std::string type;       // "binary" | "bpf-object"
-  std::string file;       // on the host
-  std::string path;       // in the image; default /usr/bin/<base> (binary), /<base> (bpf-object)
-  std::string name;       // ops-name prefix; a bpf-object's defaults to the name it declares
+  std::string type;  // "binary" | "bpf-object"
+  std::string file;  // on the host
+  std::string path;  // in the image; default /usr/bin/<base> (binary), /<base> (bpf-object)
+  std::string name;  // ops-name prefix; a bpf-object's defaults to the name it declares
   std::string version;
   std::string kernelMin;  // "6.12" or "6.12.3"
   std::vector<std::string> args;
@@ -33,9 +33,9 @@ struct BuildOptions {
 
 struct BuildResult {
   std::string layout, tag;
-  std::string reference;      // oci:DIR:TAG
-  oci::Digest digest;         // what the tag names now (the manifest, or the index)
-  std::string mediaType;      // of `digest`
+  std::string reference;       // oci:DIR:TAG
+  oci::Digest digest;          // what the tag names now (the manifest, or the index)
+  std::string mediaType;       // of `digest`
   oci::Digest manifestDigest;  // the image manifest built
   oci::Platform platform;
   oci::Descriptor config;
@@ -43,8 +43,8 @@ struct BuildResult {
   oci::Digest diffId;
   std::map<std::string, std::string> labels;  // everything written (labels or annotations)
   bool annotations = false;
-  oci::SchedulerArtifact artifact;  // what the agent will read from the image
-  std::string opsName;              // a bpf-object's declared sched_ext_ops.name
+  oci::SchedulerArtifact artifact;            // what the agent will read from the image
+  std::string opsName;                        // a bpf-object's declared sched_ext_ops.name
   std::vector<oci::Platform> indexPlatforms;  // with --add-to-index
 };
 

@@ -26,8 +26,7 @@ Result<InspectResult> inspectImage(oci::OciImageStore& store, const FetchOptions
   SK_ASSIGN_OR_RETURN(oci::PullRequest req, request(o));
   InspectResult r;
   auto info = store.inspect(req);
-  if (!info.isOk() && req.verifyKeyPem &&
-      info.status().code() == StatusCode::kPermissionDenied) {
+  if (!info.isOk() && req.verifyKeyPem && info.status().code() == StatusCode::kPermissionDenied) {
     // Say why the signature failed, and still show what the image is.
     r.signature = "failed";
     r.signatureError = info.status().message();
@@ -49,8 +48,7 @@ Result<InspectResult> inspectImage(oci::OciImageStore& store, const FetchOptions
       r.index.push_back({d.platform.value_or(oci::Platform{}), d.digest, d.mediaType});
     }
   }
-  SK_ASSIGN_OR_RETURN(std::string man,
-                      cs.readBlob(r.info.manifestDigest, oci::kMaxManifestBytes));
+  SK_ASSIGN_OR_RETURN(std::string man, cs.readBlob(r.info.manifestDigest, oci::kMaxManifestBytes));
   SK_ASSIGN_OR_RETURN(r.manifestMediaType, oci::manifestMediaType(man, ""));
   SK_ASSIGN_OR_RETURN(oci::ImageManifest m, oci::parseImageManifest(man, r.manifestMediaType));
   r.config = m.config;

@@ -13,8 +13,8 @@ namespace schedkit::cli {
 // `image inspect` and `image pull` go through the agent's own OciImageStore, so what they print
 // is what the agent would do with the same reference, key and credentials.
 struct FetchOptions {
-  std::string image;             // registry reference or oci:DIR[:TAG][@digest]
-  std::string platform;          // default: this host's
+  std::string image;     // registry reference or oci:DIR[:TAG][@digest]
+  std::string platform;  // default: this host's
   std::optional<std::string> verifyKeyPem;
   oci::PullPolicy policy = oci::PullPolicy::kIfNotPresent;  // pull only
   oci::Keychain credentials;

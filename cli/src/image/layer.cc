@@ -87,10 +87,10 @@ Result<BuiltLayer> buildSingleFileLayer(std::string_view pathInImage, std::strin
     return Status::ok();
   };
   for (const auto& d : dirs) SK_RETURN_IF_ERROR(header(d, AE_IFDIR, 0755, 0));
-  SK_RETURN_IF_ERROR(header(rel, AE_IFREG, mode & 07777, static_cast<std::int64_t>(content.size())));
-  if (!content.empty() &&
-      archive_write_data(a.get(), content.data(), content.size()) !=
-          static_cast<la_ssize_t>(content.size())) {
+  SK_RETURN_IF_ERROR(
+      header(rel, AE_IFREG, mode & 07777, static_cast<std::int64_t>(content.size())));
+  if (!content.empty() && archive_write_data(a.get(), content.data(), content.size()) !=
+                              static_cast<la_ssize_t>(content.size())) {
     return archiveError(a.get(), rel);
   }
   if (archive_write_close(a.get()) != ARCHIVE_OK) return archiveError(a.get(), "close");

@@ -10,9 +10,9 @@ namespace schedkit::cli {
 
 // One tar+gzip layer, built in memory.
 struct BuiltLayer {
-  std::string blob;     // gzip-compressed tar
-  oci::Digest digest;   // sha256 of blob
-  oci::Digest diffId;   // sha256 of the uncompressed tar
+  std::string blob;    // gzip-compressed tar
+  oci::Digest digest;  // sha256 of blob
+  oci::Digest diffId;  // sha256 of the uncompressed tar
   std::int64_t tarSize = 0;
 };
 

@@ -36,8 +36,8 @@ class Pusher {
     // pushBlob takes the whole blob: fine for scheduler images (a few MiB), read verified.
     StringSink sink;
     SK_RETURN_IF_ERROR(l_.blob(d, sink).withContext("reading blob from " + l_.dir()));
-    SK_RETURN_IF_ERROR(c_.pushBlob(ref_, d, sink.data, k_)
-                           .withContext("pushing blob " + d.digest.toString()));
+    SK_RETURN_IF_ERROR(
+        c_.pushBlob(ref_, d, sink.data, k_).withContext("pushing blob " + d.digest.toString()));
     r_.blobsPushed++;
     r_.bytesPushed += d.size;
     return Status::ok();

@@ -12,9 +12,9 @@
 namespace schedkit::cli {
 
 struct PushResult {
-  std::string source;           // oci:DIR:TAG
-  std::string reference;        // registry/repo:tag, normalised
-  oci::Digest digest;           // what the tag names now
+  std::string source;     // oci:DIR:TAG
+  std::string reference;  // registry/repo:tag, normalised
+  oci::Digest digest;     // what the tag names now
   std::string mediaType;
   std::string pinnedReference;  // registry/repo@sha256:…
   int blobsPushed = 0, blobsSkipped = 0;

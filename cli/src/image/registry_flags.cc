@@ -25,7 +25,8 @@ Result<oci::Keychain> registryKeychain(const RegistryFlags& f, const oci::Refere
     c.username = f.username;
     c.password = f.password;
     if (f.passwordStdin) {
-      if (!f.password.empty()) return invalidArgument("--password and --password-stdin exclude each other");
+      if (!f.password.empty())
+        return invalidArgument("--password and --password-stdin exclude each other");
       c.password = env.readStdin ? env.readStdin() : "";
       while (!c.password.empty() && (c.password.back() == '\n' || c.password.back() == '\r')) {
         c.password.pop_back();

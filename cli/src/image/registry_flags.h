@@ -12,9 +12,9 @@ namespace schedkit::cli {
 
 // How to reach and log in to the registry of one reference (push, inspect, pull).
 struct RegistryFlags {
-  bool insecure = false;     // plain HTTP to this registry (loopback registries always may)
-  std::string ca;            // a CA bundle to trust for it
-  std::string username;      // with password or passwordStdin
+  bool insecure = false;  // plain HTTP to this registry (loopback registries always may)
+  std::string ca;         // a CA bundle to trust for it
+  std::string username;   // with password or passwordStdin
   std::string password;
   bool passwordStdin = false;
   std::string dockerConfig;  // a Docker config.json; default $DOCKER_CONFIG/config.json or
@@ -24,7 +24,7 @@ struct RegistryFlags {
 // The process environment as the CLI sees it; injected so tests control $HOME and stdin.
 struct CliEnv {
   std::function<std::string(const std::string& name)> getenv;  // "" when unset
-  std::function<std::string()> readStdin;                       // all of stdin
+  std::function<std::string()> readStdin;                      // all of stdin
 };
 
 // Registry options for `ref`'s host: TLS CA, plain HTTP.

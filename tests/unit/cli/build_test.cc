@@ -8,7 +8,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "unit/cli/cli_test_util.h"
 #include "fakes/fixed_random.h"
 #include "image/layer.h"
 #include "schedkit/common/clock.h"
@@ -16,6 +15,7 @@
 #include "schedkit/oci/image_store.h"
 #include "schedkit/oci/layout.h"
 #include "schedkit/oci/media_types.h"
+#include "unit/cli/cli_test_util.h"
 
 namespace schedkit::cli {
 namespace {
@@ -56,7 +56,9 @@ class BuildTest : public ::testing::Test {
     return o;
   }
 
-  Result<BuildResult> build(const BuildOptions& o) { return buildSchedulerImage(o, fakeOpsReader()); }
+  Result<BuildResult> build(const BuildOptions& o) {
+    return buildSchedulerImage(o, fakeOpsReader());
+  }
 
   std::string blob(const std::string& layout, const oci::Digest& d) {
     return readFile(oci::OciLayout(layout).blobPath(d));
@@ -319,11 +321,9 @@ INSTANTIATE_TEST_SUITE_P(
                    o.name.clear();
                  },
                  "--name OPS_PREFIX is required for a binary", false},
-        BadInput{"MissingFile",
-                 [](BuildOptions& o, const ScratchDir& d) { o.file = d / "nope"; },
+        BadInput{"MissingFile", [](BuildOptions& o, const ScratchDir& d) { o.file = d / "nope"; },
                  "No such file", false},
-        BadInput{"DirectoryAsFile",
-                 [](BuildOptions& o, const ScratchDir& d) { o.file = d.path(); },
+        BadInput{"DirectoryAsFile", [](BuildOptions& o, const ScratchDir& d) { o.file = d.path(); },
                  "is not a regular file", false},
         BadInput{"KernelMinOnePart", [](BuildOptions& o, const ScratchDir&) { o.kernelMin = "6"; },
                  "--kernel-min must be X.Y or X.Y.Z", true},

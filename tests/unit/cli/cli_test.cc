@@ -7,13 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "unit/cli/cli_test_util.h"
 #include "fakes/fake_registry.h"
 #include "fakes/fixed_random.h"
 #include "fakes/oci_signing.h"
 #include "schedkit/oci/manifest.h"
 #include "schedkit/oci/media_types.h"
 #include "schedkit/oci/signature.h"
+#include "unit/cli/cli_test_util.h"
 
 namespace schedkit::cli {
 namespace {
@@ -60,10 +60,11 @@ class CliTest : public ::testing::Test {
   // A bpf-object image in dir/<name>:1, and its digest.
   std::string buildFifo(const std::string& name = "fifo", std::vector<std::string> extra = {},
                         const std::string& platform = "linux/amd64") {
-    std::vector<std::string> a = {"-o", "json", "image", "build", "--type", "bpf-object",
-                                  "--file", dir_ / "fifo.bpf.o", "--name", "fifo",
-                                  "--kernel-min", "6.12", "--platform", platform,
-                                  "--output-layout", dir_ / name + ":1"};
+    std::vector<std::string> a = {
+        "-o",         "json",       "image",           "build",
+        "--type",     "bpf-object", "--file",          dir_ / "fifo.bpf.o",
+        "--name",     "fifo",       "--kernel-min",    "6.12",
+        "--platform", platform,     "--output-layout", dir_ / name + ":1"};
     a.insert(a.end(), extra.begin(), extra.end());
     auto r = run(a);
     EXPECT_EQ(r.rc, 0) << r.out << r.err;
@@ -134,7 +135,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         UsageCase{"NoCommand", {}, "A subcommand is required"},
         UsageCase{"NoImageCommand", {"image"}, "A subcommand is required"},
-        UsageCase{"UnknownFlag", {"image", "inspect", "reg.test/x:1", "--frobnicate"}, "frobnicate"},
+        UsageCase{
+            "UnknownFlag", {"image", "inspect", "reg.test/x:1", "--frobnicate"}, "frobnicate"},
         UsageCase{"MissingFile",
                   {"image", "build", "--type", "binary", "--output-layout", "OUT"},
                   "--file is required"},
@@ -167,10 +169,10 @@ TEST_F(CliTest, BadOutputFormatIsUsage) {
 }
 
 TEST_F(CliTest, BuildPrintsTheImageAsJson) {
-  auto r = run({"image", "build", "--type", "bpf-object", "--file", dir_ / "fifo.bpf.o",
-                "--version", "1.0", "--kernel-min", "6.12", "--arg=--slice-us=5000",
-                "--label", "team=kernel", "--platform", "linux/amd64", "--output-layout",
-                dir_ / "out:1.0", "--output", "json"});
+  auto r =
+      run({"image", "build", "--type", "bpf-object", "--file", dir_ / "fifo.bpf.o", "--version",
+           "1.0", "--kernel-min", "6.12", "--arg=--slice-us=5000", "--label", "team=kernel",
+           "--platform", "linux/amd64", "--output-layout", dir_ / "out:1.0", "--output", "json"});
   ASSERT_EQ(r.rc, kExitOk) << r.out << r.err;
   json d = r.doc();
   ASSERT_TRUE(d.is_object()) << r.out;
@@ -249,8 +251,8 @@ TEST_F(CliTest, PushAMultiArchIndexThenInspectIt) {
   EXPECT_EQ(p.doc()["digest"], idx);
   EXPECT_EQ(p.doc()["mediaType"], oci::media::kOciIndex);
   EXPECT_EQ(p.doc()["platforms"].size(), 2u);
-  auto i = run({"-o", "json", "image", "inspect", "reg.test/scx/multi:1", "--platform",
-                "linux/arm64"});
+  auto i =
+      run({"-o", "json", "image", "inspect", "reg.test/scx/multi:1", "--platform", "linux/arm64"});
   ASSERT_EQ(i.rc, kExitOk) << i.out << i.err;
   json d = i.doc();
   EXPECT_EQ(d["digest"], idx);
@@ -260,8 +262,9 @@ TEST_F(CliTest, PushAMultiArchIndexThenInspectIt) {
   EXPECT_EQ(d["platform"]["architecture"], "arm64");
   EXPECT_EQ(d["manifest"]["digest"], d["platforms"][1]["digest"]);
   // The scratch cache is gone.
-  EXPECT_EQ(std::system(("ls -d " + dir_.path() + "/schedkitctl-inspect-* 2>/dev/null").c_str()) == 0,
-            false);
+  EXPECT_EQ(
+      std::system(("ls -d " + dir_.path() + "/schedkitctl-inspect-* 2>/dev/null").c_str()) == 0,
+      false);
 }
 
 TEST_F(CliTest, InspectShowsWhatTheAgentWouldRun) {
@@ -271,9 +274,9 @@ TEST_F(CliTest, InspectShowsWhatTheAgentWouldRun) {
     auto r = run({"--output", "json", "image", "inspect", ref});
     ASSERT_EQ(r.rc, kExitOk) << r.out << r.err;
     json d = r.doc();
-    for (const char* k : {"reference", "digest", "mediaType", "pinnedReference", "platforms",
-                          "platform", "manifest", "config", "layers", "labels", "annotations",
-                          "artifact", "signature"}) {
+    for (const char* k :
+         {"reference", "digest", "mediaType", "pinnedReference", "platforms", "platform",
+          "manifest", "config", "layers", "labels", "annotations", "artifact", "signature"}) {
       EXPECT_TRUE(d.contains(k)) << k << " in " << r.out;
     }
     EXPECT_EQ(d["platforms"], json::array());
@@ -299,8 +302,8 @@ TEST_F(CliTest, InspectChecksTheSignature) {
   oci::testing::TestSigner signer, stranger;
   writeFile(dir_ / "good.pub", signer.publicPem());
   writeFile(dir_ / "other.pub", stranger.publicPem());
-  auto unsignedImage = run({"-o", "json", "image", "inspect", "reg.test/scx/fifo:1",
-                            "--verify-key", dir_ / "good.pub"});
+  auto unsignedImage = run(
+      {"-o", "json", "image", "inspect", "reg.test/scx/fifo:1", "--verify-key", dir_ / "good.pub"});
   EXPECT_EQ(unsignedImage.rc, kExitFailure);
   EXPECT_EQ(unsignedImage.doc()["signature"]["status"], "failed") << unsignedImage.out;
   EXPECT_NE(unsignedImage.doc()["signature"]["error"].get<std::string>().find("not signed"),
@@ -314,22 +317,26 @@ TEST_F(CliTest, InspectChecksTheSignature) {
   oci::ImageManifest sig;
   sig.mediaType = std::string(oci::media::kOciManifest);
   sig.config = {std::string(oci::media::kOciConfig), oci::Digest::of("{}"), 2, {}, {}, {}};
-  oci::Descriptor layer{std::string(oci::media::kCosignSimpleSigning), oci::Digest::of(payload),
-                        static_cast<std::int64_t>(payload.size()), {}, {}, {}};
+  oci::Descriptor layer{std::string(oci::media::kCosignSimpleSigning),
+                        oci::Digest::of(payload),
+                        static_cast<std::int64_t>(payload.size()),
+                        {},
+                        {},
+                        {}};
   layer.annotations[std::string(oci::kCosignSignatureAnnotation)] = signer.sign(payload);
   sig.layers = {layer};
   reg_.putManifest("scx/fifo", oci::cosignSignatureTag(d), sig.mediaType,
                    oci::imageManifestJson(sig));
-  auto good = run({"-o", "json", "image", "inspect", "reg.test/scx/fifo:1", "--verify-key",
-                   dir_ / "good.pub"});
+  auto good = run(
+      {"-o", "json", "image", "inspect", "reg.test/scx/fifo:1", "--verify-key", dir_ / "good.pub"});
   EXPECT_EQ(good.rc, kExitOk) << good.out;
   EXPECT_EQ(good.doc()["signature"]["status"], "verified");
   auto other = run({"image", "inspect", "reg.test/scx/fifo:1", "--verify-key", dir_ / "other.pub"});
   EXPECT_EQ(other.rc, kExitFailure);
   EXPECT_NE(other.out.find("Signature:      FAILED: "), std::string::npos) << other.out;
   // pull refuses outright.
-  auto pull = run({"-o", "json", "image", "pull", "reg.test/scx/fifo:1", "--cache",
-                   dir_ / "cache", "--verify-key", dir_ / "other.pub"});
+  auto pull = run({"-o", "json", "image", "pull", "reg.test/scx/fifo:1", "--cache", dir_ / "cache",
+                   "--verify-key", dir_ / "other.pub"});
   EXPECT_EQ(pull.rc, kExitFailure);
   EXPECT_EQ(pull.doc()["error"]["code"], "PERMISSION_DENIED");
   auto pulled = run({"-o", "json", "image", "pull", "reg.test/scx/fifo:1", "--cache",
@@ -357,8 +364,8 @@ TEST_F(CliTest, PullUnpacksIntoTheCacheLikeTheAgent) {
                      dir_ / "cache", "--policy", "Never"});
   ASSERT_EQ(cached.rc, kExitOk) << cached.out;
   EXPECT_EQ(cached.doc()["fromCache"], true);
-  auto never = run({"image", "pull", "reg.test/scx/other:1", "--cache", dir_ / "cache",
-                    "--policy", "Never"});
+  auto never = run(
+      {"image", "pull", "reg.test/scx/other:1", "--cache", dir_ / "cache", "--policy", "Never"});
   EXPECT_EQ(never.rc, kExitFailure);
   EXPECT_NE(never.err.find("the pull policy is Never"), std::string::npos) << never.err;
 }
@@ -377,18 +384,18 @@ TEST_F(CliTest, CredentialsFromFlagsStdinAndDockerConfig) {
   auto anon = run({"-o", "json", "image", "push", dir_ / "fifo:1", "reg.test/scx/fifo:1"});
   EXPECT_EQ(anon.rc, kExitFailure);
   EXPECT_EQ(anon.doc()["error"]["code"], "PERMISSION_DENIED") << anon.out;
-  EXPECT_EQ(run({"image", "push", dir_ / "fifo:1", "reg.test/scx/fifo:1", "-u", "alice", "-p",
-                 "secret"})
-                .rc,
-            kExitOk);
+  EXPECT_EQ(
+      run({"image", "push", dir_ / "fifo:1", "reg.test/scx/fifo:1", "-u", "alice", "-p", "secret"})
+          .rc,
+      kExitOk);
   stdin_ = "secret\n";
   EXPECT_EQ(run({"image", "inspect", "reg.test/scx/fifo:1", "-u", "alice", "--password-stdin"}).rc,
             kExitOk);
   writeFile(dir_ / "auth.json",
             "{\"auths\":{\"reg.test\":{\"auth\":\"" + oci::base64Encode("alice:secret") + "\"}}}");
-  EXPECT_EQ(run({"image", "inspect", "reg.test/scx/fifo:1", "--docker-config", dir_ / "auth.json"})
-                .rc,
-            kExitOk);
+  EXPECT_EQ(
+      run({"image", "inspect", "reg.test/scx/fifo:1", "--docker-config", dir_ / "auth.json"}).rc,
+      kExitOk);
   // The default ~/.docker/config.json.
   ASSERT_EQ(std::system(("mkdir -p " + dir_.path() + "/.docker").c_str()), 0);
   writeFile(dir_ / ".docker/config.json", readFile(dir_ / "auth.json"));
