@@ -53,7 +53,7 @@ printf '#!/bin/sh\nexec sleep 1000\n' >scx_test
 chmod +x scx_test
 
 roundtrip() {
-  local out digest repo=$host/testsched/fifo ref
+  local out digest repo=$host/testsched/fifo path_flag=()
   if [ -n "$bpf_object" ]; then
     out=$(skj image build --type bpf-object --file "$bpf_object" --path /fifo.bpf.o --name fifo \
       --version 1 --kernel-min 6.12 --arg=--slice-us=5000 --label org.example.team=kernel \
@@ -69,8 +69,8 @@ roundtrip() {
 
   # Same inputs, same digest.
   local again
-  again=$(skj image build "$(jq -r '"--type=" + .artifact.type' <<<"$out")" \
-    --file "${bpf_object:-scx_test}" $([ -n "$bpf_object" ] && echo --path=/fifo.bpf.o) \
+  [ -z "$bpf_object" ] || path_flag=(--path=/fifo.bpf.o)
+  again=$(skj image build "--type=$type" --file "${bpf_object:-scx_test}" "${path_flag[@]}" \
     --name fifo --version 1 --kernel-min 6.12 --arg=--slice-us=5000 \
     --label org.example.team=kernel --output-layout again:1 | jq -r .digest)
   expect_eq "$again" "$digest" "rebuilt digest"
