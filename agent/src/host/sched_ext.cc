@@ -234,7 +234,10 @@ int compareKernelRelease(std::string_view a, std::string_view b) {
   auto next = [](std::string_view& s, bool& more) -> long {
     long v = 0;
     std::size_t i = 0;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') v = v * 10 + (s[i++] - '0');
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+      if (v < 1'000'000'000) v = v * 10 + (s[i] - '0');  // saturate: no version is that long
+      ++i;
+    }
     more = i > 0;
     s.remove_prefix(i);
     if (!s.empty() && s.front() == '.') {

@@ -175,6 +175,8 @@ TEST(KernelRelease, Compare) {
   EXPECT_EQ(compareKernelRelease("6.9", "6.12"), -1);
   EXPECT_EQ(compareKernelRelease("7.0-rc1", "6.19"), 1);
   EXPECT_EQ(compareKernelRelease("6.19.14+deb13-amd64", "6.19.14"), 0);
+  // Found by kmsg_fuzz: absurdly long numbers must not overflow.
+  EXPECT_EQ(compareKernelRelease(std::string(40, '9'), "6.12"), 1);
 }
 
 }  // namespace
