@@ -18,12 +18,13 @@ done
 
 SCHEDKIT_DEPS=all "$SCHEDKIT_ROOT/hack/deps.sh"
 build=${SCHEDKIT_BUILD:-$SCHEDKIT_ROOT/build/demo}
+mkdir -p "$build"
 log "building schedkit-agent and the test schedulers in $build (first time: a few minutes)"
 cmake -S "$SCHEDKIT_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSCHEDKIT_BUILD_BPF=ON -DSCHEDKIT_BUILD_TESTS=OFF >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log"; die "cmake configure failed"; }
+  -DSCHEDKIT_BUILD_BPF=ON -DSCHEDKIT_BUILD_TESTS=OFF >"$build/schedkit-configure.log" 2>&1 ||
+  { cat "$build/schedkit-configure.log"; die "cmake configure failed"; }
 cmake --build "$build" -j "$(nproc)" --target schedkit-agent testsched_objects \
-  >"$build.build.log" 2>&1 || { tail -40 "$build.build.log"; die "build failed"; }
+  >"$build/schedkit-build.log" 2>&1 || { tail -40 "$build/schedkit-build.log"; die "build failed"; }
 
 objs=()
 for s in fifo stall; do

@@ -30,13 +30,14 @@ start=$(date +%s)
 SCHEDKIT_DEPS=$deps_kind "$SCHEDKIT_ROOT/hack/deps.sh"
 
 build=${SCHEDKIT_BUILD:-$SCHEDKIT_ROOT/build/ci}
+mkdir -p "$build"
 jobs=$(nproc)
 cmake -S "$SCHEDKIT_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSCHEDKIT_WERROR=ON -DSCHEDKIT_BUILD_BPF="$needs_vm" >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log"; die "cmake configure failed"; }
+  -DSCHEDKIT_WERROR=ON -DSCHEDKIT_BUILD_BPF="$needs_vm" >"$build/schedkit-configure.log" 2>&1 ||
+  { cat "$build/schedkit-configure.log"; die "cmake configure failed"; }
 log "building in $build"
-cmake --build "$build" -j "$jobs" >"$build.build.log" 2>&1 ||
-  { grep -E 'error|FAILED' -A3 "$build.build.log" | head -80; die "build failed (full log: $build.build.log)"; }
+cmake --build "$build" -j "$jobs" >"$build/schedkit-build.log" 2>&1 ||
+  { grep -E 'error|FAILED' -A3 "$build/schedkit-build.log" | head -80; die "build failed (full log: $build/schedkit-build.log)"; }
 log "built in $(( $(date +%s) - start ))s"
 
 # libFuzzer targets need clang and instrumented copies of the parsers: a build dir of their own,
@@ -44,11 +45,12 @@ log "built in $(( $(date +%s) - start ))s"
 fuzz_build=${SCHEDKIT_FUZZ_BUILD:-$SCHEDKIT_ROOT/build/fuzz}
 for t in "${tiers[@]}"; do
   [ "$t" = fuzz ] || continue
+  mkdir -p "$fuzz_build"
   CC=clang-19 CXX=clang++-19 cmake -S "$SCHEDKIT_ROOT" -B "$fuzz_build" -G Ninja \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCHEDKIT_FUZZ=ON -DSCHEDKIT_BUILD_BPF=OFF \
-    >"$fuzz_build.configure.log" 2>&1 || { cat "$fuzz_build.configure.log"; die "fuzz configure failed"; }
-  cmake --build "$fuzz_build" -j "$jobs" --target fuzz_targets >"$fuzz_build.build.log" 2>&1 ||
-    { grep -E 'error|FAILED' -A3 "$fuzz_build.build.log" | head -60; die "fuzz build failed"; }
+    >"$fuzz_build/schedkit-configure.log" 2>&1 || { cat "$fuzz_build/schedkit-configure.log"; die "fuzz configure failed"; }
+  cmake --build "$fuzz_build" -j "$jobs" --target fuzz_targets >"$fuzz_build/schedkit-build.log" 2>&1 ||
+    { grep -E 'error|FAILED' -A3 "$fuzz_build/schedkit-build.log" | head -60; die "fuzz build failed"; }
 done
 
 rc=0
