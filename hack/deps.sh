@@ -5,6 +5,8 @@
 #   SCHEDKIT_DEPS=build     only what building and unit tests need
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
+# bpftool lives in /usr/sbin, which a non-login root shell may not have on PATH.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 BUILD_PKGS=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
@@ -48,8 +50,11 @@ libbpf_ok() {
   # bookworm's libbpf 1.1 lacks what .struct_ops.link needs; require the 1.4 backport.
   local v
   v=$(dpkg-query -W -f='${Version}' libbpf-dev 2>/dev/null || true)
-  [ -n "$v" ] && dpkg --compare-versions "$v" ge 1:1.4 && command -v bpftool >/dev/null &&
-    bpftool version 2>/dev/null | grep -qE 'bpftool v7\.([5-9]|[1-9][0-9])'
+  [ -n "$v" ] && dpkg --compare-versions "$v" ge 1:1.4 || return 1
+  # Captured first: `bpftool | grep -q` under pipefail fails whenever grep exits before bpftool.
+  local b
+  b=$(bpftool version 2>/dev/null) || return 1
+  [[ $b =~ bpftool\ v7\.([5-9]|[1-9][0-9]) ]]
 }
 
 install_debian() {
