@@ -118,7 +118,7 @@ roundtrip() {
   expect_eq "$(jq -r .artifact.opsName <<<"$out")" fifo "inspect: ops name"
   expect_eq "$(jq -r .artifact.kernelMin <<<"$out")" 6.12 "inspect: kernel min"
   expect_eq "$(jq -r .signature.status <<<"$out")" unchecked "inspect: signature"
-  skctl image inspect "$repo:1" "${sk_reg[@]}" | grep -q "^The agent would run:" ||
+  skctl image inspect "$repo:1" "${sk_reg[@]}" | grep "^The agent would run:" >/dev/null ||
     fail "inspect text has no 'The agent would run:'"
   ok "inspect text"
 
@@ -176,7 +176,7 @@ multiarch() {
   out=$(skj image inspect "$repo:1" --platform linux/arm64 "${sk_reg[@]}")
   expect_eq "$(jq -r .manifest.digest <<<"$out")" "$(jq -r '.platforms[1].digest' <<<"$out")" \
     "--platform linux/arm64 picks the arm64 manifest"
-  skctl image inspect "$repo:1" "${sk_reg[@]}" | grep -q "linux/arm64/v8" ||
+  skctl image inspect "$repo:1" "${sk_reg[@]}" | grep "linux/arm64/v8" >/dev/null ||
     fail "inspect text lists no linux/arm64/v8"
   # An index skopeo copied (--all) into a layout inspects and pulls the same.
   skopeo copy --quiet --all "${sko_src[@]}" "docker://$repo:1" "oci:$work/all:1" ||
