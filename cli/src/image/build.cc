@@ -13,6 +13,7 @@
 #include "schedkit/oci/media_types.h"
 #include "schedkit/oci/reference.h"
 #include "schedkit/oci/store.h"
+#include "schedkit/os/filesystem.h"
 #include "schedkit/oci/unpack.h"
 
 namespace schedkit::cli {
@@ -23,27 +24,12 @@ constexpr unsigned kEmBpf = 247;
 constexpr std::int64_t kMaxInputBytes = std::int64_t{1} << 30;
 
 Result<std::string> readWholeFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fromErrno(errno, "open " + path);
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return fromErrno(e, "read " + path);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-    if (static_cast<std::int64_t>(out.size()) > kMaxInputBytes) {
-      ::close(fd);
-      return invalidArgument(path + " is over 1 GiB; a scheduler should be far smaller");
-    }
+  HostFilesystem fs("");
+  auto r = fs.readFile(path, static_cast<std::size_t>(kMaxInputBytes));
+  if (!r.isOk() && r.status().code() == StatusCode::kResourceExhausted) {
+    return invalidArgument(path + " is over 1 GiB; a scheduler should be far smaller");
   }
-  ::close(fd);
-  return out;
+  return r;
 }
 
 bool validOpsName(std::string_view s) {

@@ -77,17 +77,48 @@ bool isHex64(const std::string& s) {
   return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
+// The entries of an open directory, without "." and "..".
+std::vector<std::string> entryNames(DIR* d) {
+  std::vector<std::string> out;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") out.push_back(n);
+  }
+  return out;
+}
+
+// Opens parent/name as a directory without following a symlink, runs each(dirfd, entry) for
+// every entry (all of them, keeping the first error), then last(dirfd) before closing it.
+Status walkDirAt(int parent, const std::string& name, const std::string& shown,
+                 const std::function<Status(int, const std::string&)>& each,
+                 const std::function<Status(int)>& last) {
+  int fd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return fromErrno(errno, "open " + shown);
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    ::close(fd);
+    return fromErrno(errno, "fdopendir " + shown);
+  }
+  Status result;
+  for (const auto& n : entryNames(d)) {
+    Status s = each(::dirfd(d), n);
+    if (!s.isOk() && result.isOk()) result = s;
+  }
+  if (last) {
+    Status s = last(::dirfd(d));
+    if (!s.isOk() && result.isOk()) result = s;
+  }
+  ::closedir(d);
+  return result;
+}
+
 Result<std::vector<std::string>> listNames(const std::string& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
     if (errno == ENOENT) return std::vector<std::string>{};
     return fromErrno(errno, "opendir " + dir);
   }
-  std::vector<std::string> out;
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") out.push_back(n);
-  }
+  std::vector<std::string> out = entryNames(d);
   ::closedir(d);
   return out;
 }
@@ -104,24 +135,9 @@ Status removeAt(int parent, const std::string& name, const std::string& shown) {
     return Status::ok();
   }
   ::fchmodat(parent, name.c_str(), 0700, 0);
-  int fd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return fromErrno(errno, "open " + shown);
-  DIR* d = ::fdopendir(fd);
-  if (d == nullptr) {
-    ::close(fd);
-    return fromErrno(errno, "fdopendir " + shown);
-  }
-  std::vector<std::string> names;
-  while (dirent* e = ::readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  Status result;
-  for (const auto& n : names) {
-    Status s = removeAt(::dirfd(d), n, shown + "/" + n);
-    if (!s.isOk() && result.isOk()) result = s;
-  }
-  ::closedir(d);
+  Status result = walkDirAt(
+      parent, name, shown,
+      [&](int dfd, const std::string& n) { return removeAt(dfd, n, shown + "/" + n); }, nullptr);
   if (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT && result.isOk()) {
     result = fromErrno(errno, "rmdir " + shown);
   }
@@ -134,28 +150,15 @@ Status readOnlyAt(int parent, const std::string& name, const std::string& shown)
     return fromErrno(errno, "stat " + shown);
   if (S_ISLNK(st.st_mode)) return Status::ok();
   if (S_ISDIR(st.st_mode)) {
-    int fd = ::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return fromErrno(errno, "open " + shown);
-    DIR* d = ::fdopendir(fd);
-    if (d == nullptr) {
-      ::close(fd);
-      return fromErrno(errno, "fdopendir " + shown);
-    }
-    std::vector<std::string> names;
-    while (dirent* e = ::readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    Status result;
-    for (const auto& n : names) {
-      Status s = readOnlyAt(::dirfd(d), n, shown + "/" + n);
-      if (!s.isOk() && result.isOk()) result = s;
-    }
-    if (::fchmod(::dirfd(d), (st.st_mode & 07777) & ~0222u) != 0 && result.isOk()) {
-      result = fromErrno(errno, "chmod " + shown);
-    }
-    ::closedir(d);
-    return result;
+    // Through the directory's fd, never by path: a path may have become a symlink.
+    return walkDirAt(
+        parent, name, shown,
+        [&](int dfd, const std::string& n) { return readOnlyAt(dfd, n, shown + "/" + n); },
+        [&](int dfd) {
+          return ::fchmod(dfd, (st.st_mode & 07777) & ~0222u) == 0
+                     ? Status::ok()
+                     : fromErrno(errno, "chmod " + shown);
+        });
   }
   if (::fchmodat(parent, name.c_str(), (st.st_mode & 07777) & ~0222u, 0) != 0) {
     return fromErrno(errno, "chmod " + shown);

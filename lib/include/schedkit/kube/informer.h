@@ -24,12 +24,12 @@ class Informer {
   static Dispatch dispatchInline();  // on the reflector's thread (tests, simple tools)
 
   struct Handlers {
-    std::function<void(const Json& obj)> onAdd;
-    std::function<void(const Json& oldObj, const Json& newObj)> onUpdate;
-    std::function<void(const Json& lastKnown)> onDelete;
+    std::function<void(const Json& obj)> onAdd = {};
+    std::function<void(const Json& oldObj, const Json& newObj)> onUpdate = {};
+    std::function<void(const Json& lastKnown)> onDelete = {};
     // After each full list has been delivered (first = the initial sync), with hasSynced()
     // already true: an empty list still tells its handlers the cache is complete.
-    std::function<void(bool first)> onSynced;
+    std::function<void(bool first)> onSynced = {};
   };
 
   Informer(Client& client, Resource resource, ReflectorOptions opts, Dispatch dispatch);
