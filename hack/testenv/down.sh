@@ -20,18 +20,8 @@ done
 [ -d "$dir" ] || exit 0
 dir=$(cd "$dir" && pwd)
 
-apiserver_bin= etcd_bin=
-if [ -s "$dir/env" ]; then
-  apiserver_bin=$(set +u; . "$dir/env"; echo "${KUBE_APISERVER_BIN:-}")
-  etcd_bin=$(set +u; . "$dir/env"; echo "${ETCD_BIN_PATH:-}")
-fi
-# Without an env file (up.sh stopped half-way) fall back to the program the pid file names.
-pid_program() { readlink "/proc/$(cat "$1" 2>/dev/null)/exe" 2>/dev/null || true; }
-[ -n "$apiserver_bin" ] || apiserver_bin=$(pid_program "$dir/run/kube-apiserver.pid")
-[ -n "$etcd_bin" ] || etcd_bin=$(pid_program "$dir/run/etcd.pid")
-
-[ -z "$apiserver_bin" ] || proc_stop "$dir/run/kube-apiserver.pid" "$apiserver_bin" "$dir" kube-apiserver 30
-[ -z "$etcd_bin" ] || proc_stop "$dir/run/etcd.pid" "$etcd_bin" "$dir" etcd 20
+proc_stop_recorded "$dir" KUBE_APISERVER_BIN kube-apiserver kube-apiserver 30
+proc_stop_recorded "$dir" ETCD_BIN_PATH etcd etcd 20
 
 if [ -n "$purge" ]; then
   # Refuse to remove anything that does not look like a test environment.

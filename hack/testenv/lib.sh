@@ -183,6 +183,16 @@ proc_stop() {
   die "$name (pid $pid) is still there after SIGKILL"
 }
 
+# proc_stop_recorded DIR VAR PIDNAME NAME TIMEOUT_S: proc_stop for DIR/run/PIDNAME.pid, the program
+# being what DIR/env records in VAR or, without an env file (a start that stopped half-way), the
+# program the pid file's process runs.
+proc_stop_recorded() {
+  local dir=$1 var=$2 pidfile=$1/run/$3.pid bin=
+  [ -s "$dir/env" ] && bin=$(set +u; . "$dir/env"; echo "${!var:-}")
+  [ -n "$bin" ] || bin=$(readlink "/proc/$(cat "$pidfile" 2>/dev/null)/exe" 2>/dev/null || true)
+  [ -z "$bin" ] || proc_stop "$pidfile" "$bin" "$dir" "$4" "$5"
+}
+
 # wait_for SECONDS WHAT PIDFILE BIN DIR LOG CMD...: retries CMD until it succeeds; fails early (with
 # the log's tail) if the process dies.
 wait_for() {

@@ -19,16 +19,8 @@ done
 [ -d "$dir" ] || exit 0
 dir=$(cd "$dir" && pwd)
 
-pid_program() { readlink "/proc/$(cat "$1" 2>/dev/null)/exe" 2>/dev/null || true; }
-registry_bin= token_bin=
-if [ -s "$dir/env" ]; then
-  registry_bin=$(set +u; . "$dir/env"; echo "${REGISTRY_BIN:-}")
-  token_bin=$(set +u; . "$dir/env"; echo "${TOKEN_SERVER_BIN:-}")
-fi
-[ -n "$registry_bin" ] || registry_bin=$(pid_program "$dir/run/registry.pid")
-[ -n "$token_bin" ] || token_bin=$(pid_program "$dir/run/tokenserver.pid")
-[ -z "$registry_bin" ] || proc_stop "$dir/run/registry.pid" "$registry_bin" "$dir" docker-registry 20
-[ -z "$token_bin" ] || proc_stop "$dir/run/tokenserver.pid" "$token_bin" "$dir" tokenserver 10
+proc_stop_recorded "$dir" REGISTRY_BIN registry docker-registry 20
+proc_stop_recorded "$dir" TOKEN_SERVER_BIN tokenserver tokenserver 10
 rm -f "$dir/run/mode"
 
 if [ -n "$purge" ]; then
