@@ -39,3 +39,37 @@ foreign_apt_cache() {
     -o "Dir::State::Lists=$dir/lists" -o "Dir::Etc::Preferences=/dev/null" \
     -o "Dir::Etc::PreferencesParts=$dir/etc/preferences.d" "$@"
 }
+
+# go_tool NAME VERSION PACKAGE [LDFLAGS] [CHECK_ARGS...]: prints the path of NAME built with
+# `go install PACKAGE@VERSION` into $SCHEDKIT_CACHE/NAME-VERSION/bin, building it the first time.
+# Go's module and build caches live under $SCHEDKIT_CACHE/go, so a rebuild needs no network.
+# Concurrent callers wait for one build; a failed or interrupted build leaves no binary behind.
+# The built binary must run with CHECK_ARGS (default: version).
+go_tool() {
+  local name=$1 version=$2 pkg=$3 ldflags=${4:-} prefix bin tmp; shift 3; [ $# -gt 0 ] && shift
+  local check=("$@"); [ ${#check[@]} -gt 0 ] || check=(version)
+  prefix=$SCHEDKIT_CACHE/$name-$version
+  bin=$prefix/bin/$name
+  [ -x "$bin" ] && { echo "$bin"; return 0; }
+  command -v go >/dev/null || die "go is needed to build $name"
+  mkdir -p "$prefix"
+  exec {lock}>"$prefix/.lock"
+  flock "$lock"
+  if [ ! -x "$bin" ]; then
+    log "building $name $version into $prefix (once; log in $prefix/build.log)"
+    tmp=$(mktemp -d "$prefix/.gobin.XXXXXX")
+    if ! GOMODCACHE=$SCHEDKIT_CACHE/go/mod GOCACHE=$SCHEDKIT_CACHE/go/build \
+      GOPATH=$SCHEDKIT_CACHE/go/path GOTOOLCHAIN=local GOBIN=$tmp CGO_ENABLED=0 \
+      nice go install -trimpath -ldflags "-s -w $ldflags" "$pkg@$version" >"$prefix/build.log" 2>&1; then
+      rm -rf "$tmp"
+      tail -20 "$prefix/build.log" >&2
+      die "go install $pkg@$version failed"
+    fi
+    mkdir -p "$prefix/bin"
+    mv "$tmp/$name" "$bin"
+    rm -rf "$tmp"
+    "$bin" "${check[@]}" >/dev/null 2>&1 || { rm -f "$bin"; die "the built $name does not run"; }
+  fi
+  exec {lock}>&-
+  echo "$bin"
+}
