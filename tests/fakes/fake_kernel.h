@@ -24,6 +24,9 @@ class FakeKernel {
   std::uint64_t kmsgUsec = 1'000'000;
   bool sendKmsg = true;     // real kernels always log; tests turn it off to check the fallback
   bool sendUevents = true;
+  // How long after "enabled" (kmsg, uevent, state) enable_seq goes up; on a slow or preempted
+  // CPU the kernel's increment can land after a reader has seen all of those.
+  Duration enableSeqLag = Duration::zero();
 
   void subscribe(std::function<void(const HostEvent&)> cb) { subscribers_.push_back(std::move(cb)); }
   // A restarted agent: the old process's subscriptions die with it.
@@ -32,8 +35,8 @@ class FakeKernel {
   // Returns false (EBUSY) when the slot is taken.
   bool enable(const std::string& ops, bool partial, bool initFails = false) {
     if (state.state != EnableState::kDisabled) return false;
-    state.enableSeq++;
     if (initFails) {
+      state.enableSeq++;
       emitKmsg(KmsgDisabled{ops, "runtime error", ExitKind::kError});
       emitKmsg(KmsgDetail{ops, "ops.init() failed (-12)"});
       return true;
@@ -41,8 +44,14 @@ class FakeKernel {
     state.state = EnableState::kEnabled;
     state.ops = ops;
     state.switchAll = !partial;
+    // As in the kernel's enable path: the printk and the uevent come first, enable_seq last.
     emitKmsg(KmsgEnabled{ops, partial});
     emitUevent(SchedExtUevent{true, ops});
+    if (enableSeqLag == Duration::zero()) {
+      state.enableSeq++;
+    } else {
+      clock_.callAfter(enableSeqLag, [this] { state.enableSeq++; });
+    }
     return true;
   }
 

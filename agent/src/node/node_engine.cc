@@ -12,6 +12,10 @@ using policy::SchedulerType;
 
 namespace {
 constexpr const char* kAttachmentFile = "attachment.json";
+// How often, and how many times, a confirmation re-reads enable_seq after the kernel said
+// "enabled" but had not bumped the counter yet (see checkConfirm).
+constexpr Duration kSeqRecheckEvery = std::chrono::milliseconds(20);
+constexpr int kSeqRechecks = 50;
 
 std::string kindLabel(ExitKind k) {
   return std::string(exitKindName(k)) + " (" + std::to_string(static_cast<int>(k)) + ")";
@@ -290,7 +294,21 @@ void NodeEngine::checkConfirm() {
     }
     return;
   }
-  if (st->enableSeq <= current_->baselineSeq) return;  // not ours yet (or an old one)
+  if (st->enableSeq <= current_->baselineSeq) {
+    // Not ours yet. The kernel logs "enabled" and sends its uevent just before it bumps
+    // enable_seq, and nothing announces the bump, so look again shortly (for a bounded while:
+    // an older scheduler that is still enabled is left to the startup timeout).
+    Current& c = *current_;
+    if (c.seqTimer == 0 && c.seqRechecks < kSeqRechecks) {
+      ++c.seqRechecks;
+      c.seqTimer = d_.clock.callAfter(kSeqRecheckEvery, [this] {
+        if (!current_) return;
+        current_->seqTimer = 0;
+        checkConfirm();
+      });
+    }
+    return;
+  }
   if (!opsMatches(*st->ops)) {
     d_.log.warn("another scheduler took the slot", {{"ops", *st->ops}});
     return;
@@ -512,7 +530,8 @@ void NodeEngine::finishStop() {
 
 void NodeEngine::clearCurrent() {
   if (!current_) return;
-  for (TimerId t : {current_->startupTimer, current_->graceTimer, current_->stopTimer}) {
+  for (TimerId t : {current_->startupTimer, current_->graceTimer, current_->stopTimer,
+                    current_->seqTimer}) {
     if (t != 0) d_.clock.cancel(t);
   }
   current_.reset();

@@ -113,6 +113,8 @@ class NodeEngine {
     TimerId startupTimer = 0;
     TimerId graceTimer = 0;
     TimerId stopTimer = 0;
+    TimerId seqTimer = 0;           // re-reads enable_seq, which the kernel bumps last
+    int seqRechecks = 0;
   };
   struct ExitInfo {
     policy::ExitRecord record;

@@ -360,6 +360,32 @@ TEST_F(NodeEngineTest, ProcessSchedulerConfirmedWhenKernelEnablesIt) {
   EXPECT_EQ(st().active->pid, 4242);
 }
 
+TEST_F(NodeEngineTest, ProcessConfirmedWhenEnableSeqRisesAfterTheEvents) {
+  ASSERT_TRUE(engine_->start().isOk());
+  kernel_.enableSeqLag = 70ms;  // nothing is announced when the counter finally goes up
+  engine_->setDesired(desired("bin", SchedulerType::kBinary), {});
+  clock_.advance(210ms);  // the fake process enables at 200 ms
+  EXPECT_EQ(st().phase, NodePhase::kAttaching) << "enable_seq has not risen: not confirmed yet";
+  clock_.advance(100ms);
+  EXPECT_EQ(st().phase, NodePhase::kRunning);
+  ASSERT_TRUE(st().active.has_value());
+  EXPECT_EQ(st().active->enableSeq, 1);
+  EXPECT_EQ(countEvents("Attached"), 1);
+}
+
+TEST_F(NodeEngineTest, StaleEnabledSchedulerIsNotConfirmedAndRechecksStop) {
+  ASSERT_TRUE(engine_->start().isOk());
+  kernel_.enableSeqLag = 1h;  // the counter never rises within the test
+  engine_->setDesired(desired("bin", SchedulerType::kBinary), {});
+  clock_.advance(5s);
+  EXPECT_EQ(st().phase, NodePhase::kAttaching);
+  int reads = host_.reads;
+  clock_.advance(20s);
+  EXPECT_EQ(host_.reads, reads) << "re-reads of enable_seq are bounded, not a poll loop";
+  clock_.advance(10s);
+  EXPECT_EQ(st().lastExit->kindName, "STARTUP_TIMEOUT");
+}
+
 TEST_F(NodeEngineTest, ProcessEjectedExitsAndIsRestarted) {
   ASSERT_TRUE(engine_->start().isOk());
   engine_->setDesired(desired("bin", SchedulerType::kBinary), {});

@@ -187,8 +187,10 @@ int main(int argc, char** argv) {
   double took = c.waitFor(20, [&] { return c.scxState() == "enabled" && c.scxOps() == args.ops; });
   if (took < 0) c.fail("sched_ext did not become enabled with " + args.ops);
   c.ok("state enabled, root/ops " + args.ops + " " + fmt(since(clock, t0)) + " after start()");
-  std::string seq1 = c.read(std::string(kScx) + "/enable_seq");
-  c.expectEq(seq1, std::to_string(std::atoll(seq0.c_str()) + 1), "enable_seq");
+  // The kernel bumps enable_seq last, after state and root/ops show the new scheduler.
+  std::string wantSeq = std::to_string(std::atoll(seq0.c_str()) + 1);
+  c.waitFor(5, [&] { return c.read(std::string(kScx) + "/enable_seq") == wantSeq; });
+  c.expectEq(c.read(std::string(kScx) + "/enable_seq"), wantSeq, "enable_seq");
   c.expectEq(c.read(std::string(kScx) + "/switch_all"), args.partial ? "0" : "1", "switch_all");
 
   // The container's init is the scheduler, in the host PID namespace, not our child.
