@@ -1,18 +1,30 @@
-# schedkit_fuzz_target(<name> SOURCE <file.cc> LIBS <libs> CORPUS <dir>): a libFuzzer binary and a
-# ctest (label fuzz) that runs it for SCHEDKIT_FUZZ_SECONDS from the seed corpus.
+# Helpers for the libFuzzer targets (clang only; tests/fuzz/CMakeLists.txt checks that).
+#   schedkit_fuzz_instrument(<target>)  coverage + ASan/UBSan on a library and what links it
+#   schedkit_fuzz_library(<name> <of> [INCLUDE_DIRS...])
+#                                        an instrumented copy of library <of>'s sources (the
+#                                        library itself stays plain); a second call is a no-op
+#   schedkit_fuzz_target(<name> SOURCE <file.cc> LIBS <libs> CORPUS <dir>)
+#                                        a libFuzzer binary and a ctest (label fuzz) that runs it
+#                                        for SCHEDKIT_FUZZ_SECONDS from the seed corpus
 include_guard(GLOBAL)
 set(SCHEDKIT_FUZZ_SECONDS 20 CACHE STRING "How long each fuzz ctest runs")
 
-# An instrumented copy of a library's sources (the library itself stays plain).
+function(schedkit_fuzz_instrument name)
+  target_compile_options(${name} PUBLIC -fsanitize=fuzzer-no-link,address,undefined
+    -fno-sanitize-recover=undefined)
+  target_link_options(${name} PUBLIC -fsanitize=address,undefined)
+endfunction()
+
 function(schedkit_fuzz_library name of)
+  if(TARGET ${name})
+    return()
+  endif()
   get_target_property(srcs ${of} SOURCES)
   get_target_property(dir ${of} SOURCE_DIR)
   list(TRANSFORM srcs PREPEND ${dir}/)
   add_library(${name} STATIC ${srcs})
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/lib/include ${ARGN})
-  target_compile_options(${name} PUBLIC -fsanitize=fuzzer-no-link,address,undefined
-    -fno-sanitize-recover=undefined)
-  target_link_options(${name} PUBLIC -fsanitize=address,undefined)
+  schedkit_fuzz_instrument(${name})
 endfunction()
 
 function(schedkit_fuzz_target name)
