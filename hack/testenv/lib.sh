@@ -130,12 +130,14 @@ pki_cert_ok() {
 # its command line still names DIR, so a recycled pid is never signalled.
 
 proc_alive() { # PIDFILE BIN DIR
-  local pid argv0
+  local pid cmdline
   pid=$(cat "$1" 2>/dev/null) || return 1
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1) || return 1
-  [ "$argv0" = "$2" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$3/"
+  # Read once into a variable: `tr | head` or `| grep -q` under pipefail fails at random when the
+  # reader exits before the writer (SIGPIPE), and then a live daemon looks dead.
+  cmdline=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [ "${cmdline%%$'\n'*}" = "$2" ] || return 1
+  [[ ${cmdline//$'\n'/ } == *"$3/"* ]]
 }
 
 # proc_start PIDFILE LOG CMD...: runs CMD detached (own session, stdin closed), output appended to
