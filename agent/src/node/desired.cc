@@ -41,7 +41,7 @@ DesiredResult computeDesired(const std::vector<policy::SchedulerPolicy>& policie
     s.hostPath = rev->spec.hostPath;
     l.type = s.effectiveType();
   } else {
-    l.image = !p.status.resolvedImage.empty() && rev->current ? p.status.resolvedImage : rev->spec.image;
+    l.image = policy::imageToRun(p, *rev);
     l.type = policy::SchedulerType::kUnspecified;  // known once the image is pulled
   }
   for (std::size_t i : r.conflicting) {

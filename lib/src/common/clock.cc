@@ -1,5 +1,6 @@
 #include "schedkit/common/clock.h"
 
+#include <cstdio>
 #include <ctime>
 #include <string>
 
@@ -118,5 +119,38 @@ std::string formatUtc(WallTime t, bool micro) {
 
 std::string formatRfc3339(WallTime t) { return formatUtc(t, false); }
 std::string formatRfc3339Micro(WallTime t) { return formatUtc(t, true); }
+
+std::optional<WallTime> parseRfc3339(std::string_view in) {
+  // YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)
+  std::string s(in);
+  std::tm tm{};
+  const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest == nullptr || s.size() < 20) return std::nullopt;
+  WallTime t = std::chrono::system_clock::from_time_t(timegm(&tm));
+  if (*rest == '.') {
+    ++rest;
+    long long frac = 0;
+    int digits = 0;
+    for (; *rest >= '0' && *rest <= '9'; ++rest, ++digits) {
+      if (digits < 9) frac = frac * 10 + (*rest - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    for (int d = digits; d < 9; ++d) frac *= 10;
+    t += std::chrono::duration_cast<WallTime::duration>(std::chrono::nanoseconds(frac));
+  }
+  if (*rest == 'Z' || *rest == 'z') {
+    ++rest;
+  } else if (*rest == '+' || *rest == '-') {
+    int sign = *rest == '+' ? 1 : -1;
+    int hh = 0, mm = 0;
+    if (std::sscanf(rest + 1, "%2d:%2d", &hh, &mm) != 2) return std::nullopt;
+    t -= std::chrono::minutes(sign * (hh * 60 + mm));
+    rest += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (*rest != '\0') return std::nullopt;
+  return t;
+}
 
 }  // namespace schedkit

@@ -675,13 +675,15 @@ void decodePolicyStatus(Decoder& d, const json& j, SchedulerPolicyStatus& s) {
   d.string(j, "resolvedImage", path, s.resolvedImage);
   const json& n = Decoder::get(j, "nodes");
   std::string npath = "status.nodes";
-  if (d.object(n, npath, {"matched", "attached", "pending", "fallenBack", "incompatible", "conflicted"})) {
+  if (d.object(n, npath, {"matched", "attached", "pending", "fallenBack", "incompatible", "conflicted",
+                             "failed"})) {
     d.integer(n, "matched", npath, s.nodes.matched, 0, INT32_MAX);
     d.integer(n, "attached", npath, s.nodes.attached, 0, INT32_MAX);
     d.integer(n, "pending", npath, s.nodes.pending, 0, INT32_MAX);
     d.integer(n, "fallenBack", npath, s.nodes.fallenBack, 0, INT32_MAX);
     d.integer(n, "incompatible", npath, s.nodes.incompatible, 0, INT32_MAX);
     d.integer(n, "conflicted", npath, s.nodes.conflicted, 0, INT32_MAX);
+    d.integer(n, "failed", npath, s.nodes.failed, 0, INT32_MAX);
   }
   const json& r = Decoder::get(j, "rollout");
   std::string rpath = "status.rollout";

@@ -114,7 +114,8 @@ json encodePolicyStatus(const SchedulerPolicyStatus& s) {
               {"pending", s.nodes.pending},
               {"fallenBack", s.nodes.fallenBack},
               {"incompatible", s.nodes.incompatible},
-              {"conflicted", s.nodes.conflicted}}},
+              {"conflicted", s.nodes.conflicted},
+              {"failed", s.nodes.failed}}},
             {"conditions", encodeConditions(s.conditions)}};
   if (!s.resolvedImage.empty()) j["resolvedImage"] = s.resolvedImage;
   if (s.rollout) {

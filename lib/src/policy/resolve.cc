@@ -41,18 +41,39 @@ RevisionSpec revisionSpecOf(const SchedulerPolicySpec& spec) {
 
 std::optional<DesiredRevision> desiredRevision(const SchedulerPolicy& p, std::string_view nodeName) {
   RevisionSpec current = revisionSpecOf(p.spec);
-  if (p.spec.rollout.strategy == RolloutStrategy::kImmediate) return DesiredRevision{current, true};
+  const bool immediate = p.spec.rollout.strategy == RolloutStrategy::kImmediate;
   const auto& ro = p.status.rollout;
-  if (ro && ro->revision == current.revision &&
+  // No rollout status: no operator has taken the policy on (yet, or at all). Immediate runs the
+  // spec; a Canary waits to be admitted (standalone agents decide for themselves, see the agent).
+  if (!ro) {
+    if (immediate) return DesiredRevision{current, true};
+    return std::nullopt;
+  }
+  if (ro->revision == current.revision &&
       nodeBucket(nodeName, p.metadata.uid) < static_cast<std::uint32_t>(ro->admittedBelow)) {
     return DesiredRevision{current, true};
   }
-  if (ro && ro->stable) {
+  if (ro->stable) {
     // A stable revision equal to the current one needs no admission (e.g. a paused rollout that
-    // only changed non-revision fields).
+    // only changed non-revision fields). Otherwise the node stays on stable until admitted, under
+    // either strategy: that is how the operator keeps maxUnavailable.
     return DesiredRevision{*ro->stable, ro->stable->revision == current.revision};
   }
+  // No stable revision: there is nothing running to protect. Immediate runs the new spec at once
+  // unless the operator has taken this very revision back (admittedBelow 0 after a halt).
+  if (immediate && ro->revision != current.revision) return DesiredRevision{current, true};
   return std::nullopt;
+}
+
+std::string imageToRun(const SchedulerPolicy& p, const DesiredRevision& d) {
+  if (!d.current) return d.spec.image;  // a stable revision carries its pinned digest
+  const auto& ro = p.status.rollout;
+  // resolvedImage is trusted only when the status is about this very revision: the operator
+  // writes both together, so a pin of an older spec is never run for a new one.
+  if (!p.status.resolvedImage.empty() && ro && ro->revision == d.spec.revision) {
+    return p.status.resolvedImage;
+  }
+  return d.spec.image;
 }
 
 }  // namespace schedkit::policy

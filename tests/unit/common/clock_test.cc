@@ -109,3 +109,28 @@ TEST(FormatTimeTest, Rfc3339) {
 
 }  // namespace
 }  // namespace schedkit
+
+namespace schedkit {
+namespace {
+TEST(Rfc3339Test, ParsesWhatItFormats) {
+  WallTime t = WallTime(std::chrono::seconds(1'750'000'000)) + std::chrono::microseconds(123456);
+  auto back = parseRfc3339(formatRfc3339Micro(t));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(*back, t);
+  auto secs = parseRfc3339(formatRfc3339(t));
+  ASSERT_TRUE(secs.has_value());
+  EXPECT_EQ(*secs, WallTime(std::chrono::seconds(1'750'000'000)));
+}
+
+TEST(Rfc3339Test, HonoursOffsetsAndRejectsGarbage) {
+  auto utc = parseRfc3339("2026-12-03T10:00:00Z");
+  auto off = parseRfc3339("2026-12-03T11:30:00+01:30");
+  ASSERT_TRUE(utc && off);
+  EXPECT_EQ(*utc, *off);
+  for (const char* bad : {"", "2026-12-03", "2026-12-03T10:00:00", "2026-12-03T10:00:00Zjunk",
+                          "2026-12-03T10:00:00.Z", "yesterday"}) {
+    EXPECT_FALSE(parseRfc3339(bad).has_value()) << bad;
+  }
+}
+}  // namespace
+}  // namespace schedkit

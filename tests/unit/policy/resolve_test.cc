@@ -197,5 +197,60 @@ TEST(DesiredRevisionTest, FirstCanaryRolloutRunsNothingUntilAdmitted) {
   EXPECT_TRUE(desiredRevision(p, "node-a").has_value());
 }
 
+// Immediate under an operator: the rollout status gates it like a canary once a stable revision
+// exists, so maxUnavailable holds; without one there is nothing to protect.
+TEST(DesiredRevisionTest, ImmediateFollowsTheRolloutOnceAStableRevisionExists) {
+  auto p = policy("p", 1);
+  RevisionSpec stable;
+  stable.revision = "stable-rev";
+  stable.hostPath = "/usr/bin/old";
+  std::string admitted, held;
+  for (int i = 0; i < 100 && (admitted.empty() || held.empty()); ++i) {
+    std::string n = "node-" + std::to_string(i);
+    (nodeBucket(n, p.metadata.uid) < 5000 ? admitted : held) = n;
+  }
+  // The operator has not seen the new revision yet: everyone stays on stable.
+  p.status.rollout = RolloutStatus{"older-rev", RolloutPhase::kComplete, 10000, stable};
+  EXPECT_FALSE(desiredRevision(p, admitted)->current);
+  EXPECT_EQ(desiredRevision(p, admitted)->spec.hostPath, "/usr/bin/old");
+  // Admitted half runs the new revision, the rest stays on stable.
+  p.status.rollout = RolloutStatus{revisionOf(p.spec), RolloutPhase::kProgressing, 5000, stable};
+  EXPECT_TRUE(desiredRevision(p, admitted)->current);
+  EXPECT_FALSE(desiredRevision(p, held)->current);
+}
+
+TEST(DesiredRevisionTest, ImmediateFirstRolloutRunsAtOnceUnlessRolledBack) {
+  auto p = policy("p", 1);
+  // Another revision in the status, none stable: run the spec.
+  p.status.rollout = RolloutStatus{"older-rev", RolloutPhase::kProgressing, 3, std::nullopt};
+  ASSERT_TRUE(desiredRevision(p, "node-a").has_value());
+  EXPECT_TRUE(desiredRevision(p, "node-a")->current);
+  // This revision, admitted everywhere: run it.
+  p.status.rollout = RolloutStatus{revisionOf(p.spec), RolloutPhase::kProgressing, 10000, std::nullopt};
+  EXPECT_TRUE(desiredRevision(p, "node-a").has_value());
+  // This revision rolled back to nothing: run nothing.
+  p.status.rollout = RolloutStatus{revisionOf(p.spec), RolloutPhase::kRolledBack, 0, std::nullopt};
+  EXPECT_FALSE(desiredRevision(p, "node-a").has_value());
+}
+
+TEST(ImageToRunTest, UsesThePinOnlyForTheRevisionItWasMadeFor) {
+  auto p = policy("p", 1);
+  p.spec.scheduler.hostPath.clear();
+  p.spec.scheduler.image = "reg.test/scx/lavd:1.0";
+  p.status.resolvedImage = "reg.test/scx/lavd@sha256:aaaa";
+  DesiredRevision d{revisionSpecOf(p.spec), true};
+  // No rollout status: the pin may belong to an older spec.
+  EXPECT_EQ(imageToRun(p, d), "reg.test/scx/lavd:1.0");
+  p.status.rollout = RolloutStatus{"older-rev", RolloutPhase::kComplete, 10000, std::nullopt};
+  EXPECT_EQ(imageToRun(p, d), "reg.test/scx/lavd:1.0");
+  p.status.rollout->revision = d.spec.revision;
+  EXPECT_EQ(imageToRun(p, d), "reg.test/scx/lavd@sha256:aaaa");
+  // A stable revision runs its own digest.
+  RevisionSpec stable;
+  stable.revision = "old";
+  stable.image = "reg.test/scx/lavd@sha256:bbbb";
+  EXPECT_EQ(imageToRun(p, DesiredRevision{stable, false}), "reg.test/scx/lavd@sha256:bbbb");
+}
+
 }  // namespace
 }  // namespace schedkit::policy

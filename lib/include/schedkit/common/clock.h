@@ -7,6 +7,8 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
 
 namespace schedkit {
@@ -98,5 +100,8 @@ class SimClock final : public Clock {
 std::string formatRfc3339(WallTime t);
 // Same, with microseconds ("...37.123456Z"), as metav1.MicroTime does.
 std::string formatRfc3339Micro(WallTime t);
+// Parses what the two above write (and any RFC 3339 time with a zone offset); nullopt when
+// the text is not one.
+std::optional<WallTime> parseRfc3339(std::string_view s);
 
 }  // namespace schedkit

@@ -37,12 +37,19 @@ inline constexpr std::uint32_t kBucketCount = 10000;
 std::uint32_t nodeBucket(std::string_view nodeName, std::string_view policyUid);
 
 // What this node should run for a policy under its rollout (DESIGN.md §2 step 3): the current
-// revision (Immediate, or Canary with the node admitted), the stable one, or nothing (a first
-// Canary rollout that has not reached this node).
+// revision when the node is admitted (status.rollout.revision is current and the node's bucket is
+// below admittedBelow), else the stable revision, else nothing. Without status.rollout (no
+// operator) Immediate runs the current revision and Canary nothing; an Immediate first rollout
+// (no stable revision) runs at once unless the operator rolled that revision back.
 struct DesiredRevision {
   RevisionSpec spec;
   bool current = true;  // false: the stable revision held back by a canary rollout
 };
 std::optional<DesiredRevision> desiredRevision(const SchedulerPolicy& p, std::string_view nodeName);
+
+// The image a node pulls for a desired revision: the stable revision's pinned digest, or for the
+// current revision status.resolvedImage when status.rollout is about that revision, else the
+// spec's own reference (the agent resolves it itself).
+std::string imageToRun(const SchedulerPolicy& p, const DesiredRevision& d);
 
 }  // namespace schedkit::policy

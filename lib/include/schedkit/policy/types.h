@@ -161,6 +161,7 @@ struct Condition {
 
 struct NodeCounts {
   int matched = 0, attached = 0, pending = 0, fallenBack = 0, incompatible = 0, conflicted = 0;
+  int failed = 0;
   friend bool operator==(const NodeCounts&, const NodeCounts&) = default;
 };
 
