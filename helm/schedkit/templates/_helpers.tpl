@@ -9,6 +9,21 @@ app.kubernetes.io/name: schedkit-agent
 {{- define "schedkit.labels" -}}
 {{ include "schedkit.selectorLabels" . }}
 app.kubernetes.io/component: agent
+{{ include "schedkit.commonLabels" . }}
+{{- end }}
+
+{{/* The operator's objects: the same, under its own name (its Deployment's selector). */}}
+{{- define "schedkit.operatorSelectorLabels" -}}
+app.kubernetes.io/name: schedkit-operator
+{{- end }}
+
+{{- define "schedkit.operatorLabels" -}}
+{{ include "schedkit.operatorSelectorLabels" . }}
+app.kubernetes.io/component: operator
+{{ include "schedkit.commonLabels" . }}
+{{- end }}
+
+{{- define "schedkit.commonLabels" -}}
 app.kubernetes.io/part-of: schedkit
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
@@ -26,12 +41,29 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 
 {{/* repository:tag, or repository@digest when a digest is given. */}}
-{{- define "schedkit.image" -}}
-{{- if .Values.image.digest -}}
-{{ .Values.image.repository }}@{{ .Values.image.digest }}
+{{- define "schedkit.imageRef" -}}
+{{- if .image.digest -}}
+{{ .image.repository }}@{{ .image.digest }}
 {{- else -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{ .image.repository }}:{{ .image.tag | default .appVersion }}
 {{- end -}}
+{{- end }}
+
+{{- define "schedkit.image" -}}
+{{ include "schedkit.imageRef" (dict "image" .Values.image "appVersion" .Chart.AppVersion) }}
+{{- end }}
+
+{{- define "schedkit.operatorImage" -}}
+{{ include "schedkit.imageRef" (dict "image" .Values.operator.image "appVersion" .Chart.AppVersion) }}
+{{- end }}
+
+{{/* The operator's service account; the Lease it holds (RBAC names it, so it is not a value). */}}
+{{- define "schedkit.operatorServiceAccountName" -}}
+schedkit-operator
+{{- end }}
+
+{{- define "schedkit.operatorLeaseName" -}}
+schedkit-operator
 {{- end }}
 
 {{/* The ConfigMap of registry CA bundles (registries.cas). */}}

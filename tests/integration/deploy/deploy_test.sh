@@ -4,6 +4,8 @@
 #   deploy_test.sh apply                  apply deploy/ (server-side); every object is there
 #   deploy_test.sh access                 a token bound to a pod on node A: what it may and may not do
 #   deploy_test.sh agent AGENT_BINARY     the real schedkit-agent with such a token, for a few seconds
+#   deploy_test.sh operator               the operator's pod passes Pod Security "restricted"; a token
+#                                         bound to it: what the operator may and may not do
 # Needs SCHEDKIT_KUBE_TESTENV: a directory that hack/testenv/up.sh brought up (the kube_testenv
 # ctest fixture). No kubelet or controllers run there: Nodes and Pods are plain objects that the
 # test creates, which is all a pod-bound token needs.
@@ -12,7 +14,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "--- $*"; }
-[ $# -ge 1 ] || fail "usage: $0 apply | access | agent AGENT_BINARY"
+[ $# -ge 1 ] || fail "usage: $0 apply | access | agent AGENT_BINARY | operator"
 [ -n "${SCHEDKIT_KUBE_TESTENV:-}" ] || fail "SCHEDKIT_KUBE_TESTENV is not set (run through ctest, or point it at a hack/testenv/up.sh --dir)"
 [ -f "$SCHEDKIT_KUBE_TESTENV/env" ] || fail "no test environment at $SCHEDKIT_KUBE_TESTENV (no env file)"
 # shellcheck disable=SC1091
@@ -25,8 +27,12 @@ k get --raw /readyz >/dev/null || fail "the API server at $APISERVER_URL is not 
 
 ns=schedkit-system
 sa=schedkit-agent
+op_sa=schedkit-operator
 vap=schedkit-agent-own-node-state
 label=schedkit.io/test=deploy-it
+# A namespace that enforces Pod Security "restricted", to try the operator's pod in. It stays, like
+# deploy/'s (no namespace controller would finish deleting it).
+restricted_ns=deploy-it-restricted
 work=$(mktemp -d "${TMPDIR:-/tmp}/schedkit-deploy-it.XXXXXX")
 
 # Everything the test makes besides deploy/ itself, which stays applied: a namespace cannot be
@@ -37,7 +43,10 @@ cleanup() {
   k delete schedulernodestates,schedulerpolicies,nodes -l "$label" --ignore-not-found >/dev/null 2>&1 || true
   # The agent's own SchedulerNodeState carries no test label.
   k delete schedulernodestates deploy-it-a deploy-it-b deploy-it-agent --ignore-not-found >/dev/null 2>&1 || true
-  k -n "$ns" delete secrets -l "$label" --ignore-not-found >/dev/null 2>&1 || true
+  k -n "$ns" delete secrets,leases.coordination.k8s.io -l "$label" --ignore-not-found >/dev/null 2>&1 || true
+  # The operator's Lease, which a test made as the operator would (no operator runs here).
+  k -n "$ns" delete leases.coordination.k8s.io schedkit-operator --ignore-not-found >/dev/null 2>&1 || true
+  k -n "$restricted_ns" delete serviceaccounts -l "$label" --ignore-not-found >/dev/null 2>&1 || true
   k -n default delete secrets,events.events.k8s.io -l "$label" --ignore-not-found >/dev/null 2>&1 || true
   # Events the agent recorded about our nodes and policy (it does not label them).
   k -n default get events.events.k8s.io -o json 2>/dev/null |
@@ -92,11 +101,26 @@ make_agent_pod() {
     k create -f - >/dev/null || fail "the DaemonSet's pod template was not admitted as a Pod on $2"
 }
 
-# token_kubeconfig POD [NAME]: a kubeconfig with a token for the agent's service account bound to
-# POD (hence to its node), as the kubelet would mount it.
+# template_pod WORKLOAD NAME NAMESPACE [KUBECTL_CREATE_ARGS...]: creates the Pod that WORKLOAD's
+# controller would make from its template (WORKLOAD is ds/NAME or deploy/NAME in $ns). No kubelet
+# runs it: it binds a token, or (with --dry-run=server) shows what Pod Security admission says.
+template_pod() {
+  local workload=$1 name=$2 in_ns=$3
+  shift 3
+  k -n "$ns" get "$workload" -o json |
+    jq --arg name "$name" --arg ns "$in_ns" '{apiVersion: "v1", kind: "Pod",
+      metadata: {name: $name, namespace: $ns,
+                 labels: (.spec.template.metadata.labels + {"schedkit.io/test": "deploy-it"})},
+      spec: .spec.template.spec}' |
+    k create "$@" -f -
+}
+
+# token_kubeconfig POD [NAME [SERVICE_ACCOUNT]]: a kubeconfig with a token for the service account
+# (the agent's by default) bound to POD (hence to its node, if it has one), as the kubelet would
+# mount it.
 token_kubeconfig() {
   local token
-  token=$(k -n "$ns" create token "$sa" --bound-object-kind Pod --bound-object-name "$1" --duration 1h) ||
+  token=$(k -n "$ns" create token "${3:-$sa}" --bound-object-kind Pod --bound-object-name "$1" --duration 1h) ||
     fail "could not mint a token bound to pod $1"
   printf '%s' "$token" >"$work/${2:-$1}.token"
   "$root/hack/testenv/kubeconfig.sh" --dir "$SCHEDKIT_KUBE_TESTENV" --token "$token" --name "${2:-$1}" \
@@ -138,6 +162,20 @@ status:
 EOF
 }
 
+# check_can_i KUBECONFIG < TABLE: for each line "yes|no VERB RESOURCE[/status|/NAME] [NAMESPACE]",
+# `kubectl auth can-i` with those credentials answers yes or no.
+check_can_i() {
+  local want verb res nsarg got sub
+  while read -r want verb res nsarg; do
+    sub=()
+    # kubectl reads RESOURCE/NAME, so a subresource goes in its own flag.
+    if [[ $res == */status ]]; then sub=(--subresource=status); res=${res%/status}; fi
+    got=$(kubectl --kubeconfig "$1" --request-timeout=30s auth can-i "$verb" "$res" ${nsarg:+-n "$nsarg"} \
+      "${sub[@]}" 2>/dev/null || true)
+    [ "$got" = "$want" ] || fail "can-i $verb $res ${nsarg:+-n $nsarg}: $got, want $want"
+  done
+}
+
 # expect_denied WHAT SUBSTRING CMD...: CMD fails, saying SUBSTRING.
 expect_denied() {
   local what=$1 want=$2 out; shift 2
@@ -157,7 +195,7 @@ case_apply() {
   apply_deploy
   before=$(deployed_versions)
   n=$(wc -l <<<"$before")
-  [ "$n" -ge 13 ] || fail "deploy/ has only $n objects: $before"
+  [ "$n" -ge 21 ] || fail "deploy/ has only $n objects: $before"
   # A second apply writes nothing: the manifests say what the server keeps (no defaulted atomic
   # field that would flip back and forth).
   apply_deploy >/dev/null
@@ -184,6 +222,28 @@ $(diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") || true)"
   done
   [ "$(k get validatingadmissionpolicybinding "$vap" -o jsonpath='{.spec.validationActions[0]}')" = Deny ] ||
     fail "the policy binding does not deny"
+  # The operator: two replicas that prefer different nodes, nothing from the host, its pod's own
+  # name and namespace as its Lease identity and namespace.
+  k -n "$ns" get deploy schedkit-operator -o json | jq -e '
+    .spec.replicas as $r | .spec.template.spec as $s | $s.containers[0] as $c
+    | $r == 2 and $s.serviceAccountName == "schedkit-operator" and $s.automountServiceAccountToken == true
+    and ($s.hostPID // false) == false and ($s.hostNetwork // false) == false
+    and ($s.volumes // [] | all(.hostPath == null))
+    and $s.securityContext.runAsNonRoot == true and $s.securityContext.seccompProfile.type == "RuntimeDefault"
+    and $c.securityContext.readOnlyRootFilesystem == true and $c.securityContext.allowPrivilegeEscalation == false
+    and $c.securityContext.capabilities.drop == ["ALL"] and ($c.securityContext.privileged // false) == false
+    and ($s.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution
+         | any(.podAffinityTerm.topologyKey == "kubernetes.io/hostname"
+               and .podAffinityTerm.labelSelector.matchLabels == {"app.kubernetes.io/name": "schedkit-operator"}))
+    and ($c.env | any(.name == "POD_NAME" and .valueFrom.fieldRef.fieldPath == "metadata.name"))
+    and ($c.env | any(.name == "POD_NAMESPACE" and .valueFrom.fieldRef.fieldPath == "metadata.namespace"))
+    and ($c.args | index("--identity=$(POD_NAME)") != null and index("--namespace=$(POD_NAMESPACE)") != null
+         and index("--leader-elect=true") != null and index("--metrics-address=0.0.0.0:9478") != null)
+    and ($c.ports | any(.name == "metrics" and .containerPort == 9478))
+    and $c.livenessProbe.tcpSocket.port == "metrics" and $c.readinessProbe.tcpSocket.port == "metrics"
+    and $c.resources.limits.cpu == null and $c.resources.limits.memory == "256Mi"
+    and $s.terminationGracePeriodSeconds == 30' >/dev/null ||
+    fail "the operator Deployment is not as docs/deploy.md describes: $(k -n "$ns" get deploy schedkit-operator -o json | jq -c .spec.template.spec)"
   echo "ok: deploy/ applied server-side, $n objects accepted"
 }
 
@@ -207,14 +267,7 @@ case_access() {
     fail "the pod-bound token does not carry node-name deploy-it-a"
 
   # RBAC: exactly the agent's verbs.
-  local verb res nsarg want got
-  while read -r want verb res nsarg; do
-    local sub=()
-    # kubectl reads RESOURCE/NAME, so a subresource goes in its own flag.
-    if [[ $res == */status ]]; then sub=(--subresource=status); res=${res%/status}; fi
-    got=$(a auth can-i "$verb" "$res" ${nsarg:+-n "$nsarg"} "${sub[@]}" 2>/dev/null || true)
-    [ "$got" = "$want" ] || fail "can-i $verb $res ${nsarg:+-n $nsarg}: $got, want $want"
-  done <<'EOF'
+  check_can_i "$kc" <<'EOF'
 yes list schedulerpolicies.schedkit.io
 yes watch schedulerpolicies.schedkit.io
 no create schedulerpolicies.schedkit.io
@@ -377,10 +430,264 @@ EOF
   echo "ok: the real agent ran with a node-bound token and the shipped RBAC"
 }
 
+case_operator() {
+  local kc out now
+  cleanup
+  apply_deploy >/dev/null
+
+  # Pod Security: the operator's pod passes "restricted"; the agent's, tried the same way, does not
+  # (so the namespace does enforce it).
+  k apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $restricted_ns
+  labels:
+    schedkit.io/test: deploy-it
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/enforce-version: latest
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: $op_sa, namespace: $restricted_ns, labels: {schedkit.io/test: deploy-it}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: $sa, namespace: $restricted_ns, labels: {schedkit.io/test: deploy-it}}
+EOF
+  expect_ok "the operator's pod under Pod Security restricted" \
+    template_pod deploy/schedkit-operator deploy-it-operator "$restricted_ns" --dry-run=server
+  expect_denied "the agent's pod under Pod Security restricted" 'violates PodSecurity "restricted' \
+    template_pod ds/schedkit-agent deploy-it-agent "$restricted_ns" --dry-run=server
+
+  # The operator's credentials: a token bound to a pod made from the Deployment's template, as the
+  # kubelet would mount it.
+  template_pod deploy/schedkit-operator deploy-it-operator "$ns" >/dev/null ||
+    fail "the Deployment's pod template was not admitted as a Pod in $ns"
+  kc=$(token_kubeconfig deploy-it-operator deploy-it-operator "$op_sa")
+  o() { kubectl --kubeconfig "$kc" --request-timeout=30s "$@"; }
+  o auth whoami -o json | jq -e --arg u "system:serviceaccount:$ns:$op_sa" '
+    .status.userInfo.username == $u and
+    .status.userInfo.extra["authentication.kubernetes.io/pod-name"] == ["deploy-it-operator"]' >/dev/null ||
+    fail "the token is not the operator's service account bound to its pod: $(o auth whoami -o json)"
+
+  # RBAC: exactly the operator's verbs.
+  check_can_i "$kc" <<EOF
+yes get schedulerpolicies.schedkit.io
+yes list schedulerpolicies.schedkit.io
+yes watch schedulerpolicies.schedkit.io
+no create schedulerpolicies.schedkit.io
+no update schedulerpolicies.schedkit.io
+no patch schedulerpolicies.schedkit.io
+no delete schedulerpolicies.schedkit.io
+yes get schedulerpolicies.schedkit.io/status
+yes update schedulerpolicies.schedkit.io/status
+yes patch schedulerpolicies.schedkit.io/status
+yes get schedulernodestates.schedkit.io
+yes list schedulernodestates.schedkit.io
+yes watch schedulernodestates.schedkit.io
+no create schedulernodestates.schedkit.io
+no update schedulernodestates.schedkit.io
+no patch schedulernodestates.schedkit.io
+no delete schedulernodestates.schedkit.io
+no update schedulernodestates.schedkit.io/status
+no patch schedulernodestates.schedkit.io/status
+yes get nodes
+yes list nodes
+yes watch nodes
+yes patch nodes
+no update nodes
+no create nodes
+no delete nodes
+no patch nodes/status
+yes create events.events.k8s.io default
+yes patch events.events.k8s.io default
+no create events.events.k8s.io $ns
+no create events.events.k8s.io kube-system
+no create events default
+yes create leases.coordination.k8s.io $ns
+yes get leases.coordination.k8s.io/schedkit-operator $ns
+yes update leases.coordination.k8s.io/schedkit-operator $ns
+no patch leases.coordination.k8s.io/schedkit-operator $ns
+no delete leases.coordination.k8s.io/schedkit-operator $ns
+no get leases.coordination.k8s.io/deploy-it-other $ns
+no update leases.coordination.k8s.io/deploy-it-other $ns
+no list leases.coordination.k8s.io $ns
+no create leases.coordination.k8s.io kube-system
+no update leases.coordination.k8s.io/schedkit-operator kube-system
+yes get secrets $ns
+no list secrets $ns
+no watch secrets $ns
+no get secrets kube-system
+no get secrets default
+no create pods $ns
+no delete pods $ns
+no get configmaps $ns
+EOF
+  note "RBAC grants exactly the operator's verbs"
+
+  # Policies: read them, write their status (server-side apply, then an update), never the spec.
+  k apply -f - >/dev/null <<'EOF'
+apiVersion: schedkit.io/v1alpha1
+kind: SchedulerPolicy
+metadata:
+  name: deploy-it-rollout
+  labels: {schedkit.io/test: deploy-it}
+spec:
+  scheduler: {hostPath: /usr/lib/schedkit/testsched/fifo.bpf.o, type: bpf-object, opsName: fifo_test}
+  nodeSelector: {matchLabels: {schedkit.io/pool: deploy-it}}
+EOF
+  expect_ok "list schedulerpolicies" o get schedulerpolicies
+  expect_ok "list schedulernodestates" o get schedulernodestates
+  expect_ok "list nodes" o get nodes
+  expect_ok "apply a policy's status" o apply --server-side --field-manager=schedkit-operator --subresource=status -f - <<'EOF'
+apiVersion: schedkit.io/v1alpha1
+kind: SchedulerPolicy
+metadata: {name: deploy-it-rollout}
+status:
+  observedGeneration: 1
+  nodes: {matched: 1, attached: 0, pending: 1}
+EOF
+  o get sp deploy-it-rollout -o json | jq '.status.nodes.attached = 1 | .status.nodes.pending = 0' >"$work/sp-status.json"
+  expect_ok "update a policy's status" o replace --subresource=status -f "$work/sp-status.json"
+  [ "$(k get sp deploy-it-rollout -o jsonpath='{.status.nodes.matched}/{.status.nodes.attached}')" = 1/1 ] ||
+    fail "the policy's status was not written: $(k get sp deploy-it-rollout -o jsonpath='{.status}')"
+  expect_denied "patch a policy's spec" 'cannot patch resource "schedulerpolicies"' \
+    o patch sp deploy-it-rollout --type=merge -p '{"spec":{"paused":true}}'
+  o get sp deploy-it-rollout -o json | jq '.spec.paused = true' >"$work/sp.json"
+  expect_denied "update a policy's spec" 'cannot update resource "schedulerpolicies"' o replace -f "$work/sp.json"
+  expect_denied "delete a policy" 'cannot delete resource "schedulerpolicies"' o delete sp deploy-it-rollout
+  [ "$(k get sp deploy-it-rollout -o jsonpath='{.spec.paused}')" != true ] || fail "the policy's spec was changed"
+
+  # SchedulerNodeStates are the agents': read only, status included.
+  k create -f - >/dev/null < <(sns_yaml deploy-it-op-node)
+  expect_ok "get a SchedulerNodeState" o get sns deploy-it-op-node
+  expect_denied "patch a SchedulerNodeState" 'cannot patch resource "schedulernodestates"' \
+    o patch sns deploy-it-op-node --type=merge -p '{"spec":{"nodeName":"elsewhere"}}'
+  expect_denied "apply a SchedulerNodeState's status" 'cannot patch resource "schedulernodestates/status"' \
+    o apply --server-side --force-conflicts --field-manager=schedkit-operator --subresource=status -f - < <(status_yaml deploy-it-op-node Running)
+  k get sns deploy-it-op-node -o json | jq '.status = {phase: "Running"}' >"$work/sns-status.json"
+  expect_denied "update a SchedulerNodeState's status" 'cannot update resource "schedulernodestates/status"' \
+    o replace --raw /apis/schedkit.io/v1alpha1/schedulernodestates/deploy-it-op-node/status -f "$work/sns-status.json"
+
+  # Node labels, server-side-applied as the operator does; a workload's nodeSelector finds them
+  # (the example in docs/deploy.md), and labels of other managers stay.
+  # Created as a kubelet does (not by kubectl apply: a later `kubectl apply --server-side` would
+  # move the client-side-applied labels to the operator's field manager and drop them).
+  k create -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Node
+metadata:
+  name: deploy-it-op-node
+  labels: {schedkit.io/test: deploy-it, schedkit.io/pool: deploy-it}
+EOF
+  node_labels() {
+    o apply --server-side --field-manager=schedkit-operator -f - <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: deploy-it-op-node
+  labels: {schedkit.io/scheduler: lavd, schedkit.io/scheduler-ready: "$1"}
+EOF
+  }
+  expect_ok "apply the node labels" node_labels true
+  [ "$(k get nodes -l 'schedkit.io/scheduler=lavd,schedkit.io/scheduler-ready=true' -o name)" = node/deploy-it-op-node ] ||
+    fail "nodeSelector {schedkit.io/scheduler: lavd, schedkit.io/scheduler-ready: \"true\"} does not select the node"
+  k get node deploy-it-op-node -o json --show-managed-fields | jq -e '
+    .metadata.labels["schedkit.io/pool"] == "deploy-it"
+    and (.metadata.managedFields | any(.manager == "schedkit-operator" and .operation == "Apply"
+         and (.fieldsV1["f:metadata"]["f:labels"] | has("f:schedkit.io/scheduler") and has("f:schedkit.io/scheduler-ready"))))' \
+    >/dev/null || fail "the labels are not the operator's, or others' labels went: $(k get node deploy-it-op-node -o json --show-managed-fields | jq -c .metadata)"
+  expect_ok "flip scheduler-ready" node_labels false
+  [ -z "$(k get nodes -l 'schedkit.io/scheduler=lavd,schedkit.io/scheduler-ready=true' -o name)" ] ||
+    fail "the node is still selected once not ready"
+  expect_denied "create a Node" 'cannot create resource "nodes"' o create -f - <<'EOF'
+apiVersion: v1
+kind: Node
+metadata: {name: deploy-it-op-new, labels: {schedkit.io/test: deploy-it}}
+EOF
+  expect_denied "delete a Node" 'cannot delete resource "nodes"' o delete node deploy-it-op-node
+  expect_denied "patch a Node's status" 'cannot patch resource "nodes/status"' raw_patch "$work/deploy-it-operator.token" \
+    /api/v1/nodes/deploy-it-op-node/status '{"status":{"capacity":{"cpu":"64"}}}'
+
+  # Leader election as the operator does it: create its Lease, then read and renew it.
+  now=$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)
+  expect_ok "create the Lease schedkit-operator" o -n "$ns" create -f - <<EOF
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: schedkit-operator, namespace: $ns}
+spec: {holderIdentity: deploy-it-operator, leaseDurationSeconds: 15, acquireTime: "$now", renewTime: "$now", leaseTransitions: 0}
+EOF
+  o -n "$ns" get lease schedkit-operator -o json |
+    jq --arg t "$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)" '.spec.renewTime = $t | .spec.holderIdentity = "deploy-it-operator-2"' \
+    >"$work/lease.json" || fail "the operator cannot read its Lease"
+  expect_ok "renew the Lease (update)" o replace -f "$work/lease.json"
+  [ "$(k -n "$ns" get lease schedkit-operator -o jsonpath='{.spec.holderIdentity}')" = deploy-it-operator-2 ] ||
+    fail "the Lease was not updated"
+  expect_denied "delete the Lease" 'cannot delete resource "leases"' o -n "$ns" delete lease schedkit-operator
+  # Another Lease: RBAC cannot stop its creation (no names on create), but it cannot be read or
+  # renewed, so it is no use for leading anything.
+  k -n "$ns" apply -f - >/dev/null <<EOF
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: deploy-it-other, namespace: $ns, labels: {schedkit.io/test: deploy-it}}
+spec: {holderIdentity: someone-else, leaseDurationSeconds: 15}
+EOF
+  expect_denied "get another Lease" 'cannot get resource "leases"' o -n "$ns" get lease deploy-it-other
+  k -n "$ns" get lease deploy-it-other -o json | jq '.spec.holderIdentity = "deploy-it-operator"' >"$work/other-lease.json"
+  expect_denied "update another Lease" 'cannot update resource "leases"' o replace -f "$work/other-lease.json"
+  expect_denied "create a Lease in kube-system" 'cannot create resource "leases"' o -n kube-system create -f - <<'EOF'
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {name: schedkit-operator, namespace: kube-system}
+spec: {holderIdentity: deploy-it-operator}
+EOF
+
+  # Image pull Secrets: by name, in its own namespace only.
+  k -n "$ns" create secret generic deploy-it-op-regcred --from-literal=k=v >/dev/null
+  k -n "$ns" label secret deploy-it-op-regcred schedkit.io/test=deploy-it >/dev/null
+  expect_ok "get a Secret in $ns" o -n "$ns" get secret deploy-it-op-regcred
+  expect_denied "list Secrets in $ns" 'cannot list resource "secrets"' o -n "$ns" get secrets
+  expect_denied "get a Secret in kube-system" 'cannot get resource "secrets" in API group "" in the namespace "kube-system"' \
+    o -n kube-system get secret anything
+
+  # Events about a policy: events.k8s.io/v1 in "default".
+  expect_ok "create an Event in default" o create -f - <<EOF
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: deploy-it-rollout.test, namespace: default, labels: {schedkit.io/test: deploy-it}}
+eventTime: "$now"
+reportingController: schedkit.io/operator
+reportingInstance: deploy-it-operator
+action: Rollout
+reason: CanaryAdmitted
+type: Normal
+note: test
+regarding: {apiVersion: schedkit.io/v1alpha1, kind: SchedulerPolicy, name: deploy-it-rollout, uid: "$(k get sp deploy-it-rollout -o jsonpath='{.metadata.uid}')"}
+EOF
+  expect_ok "patch the Event" raw_patch "$work/deploy-it-operator.token" \
+    /apis/events.k8s.io/v1/namespaces/default/events/deploy-it-rollout.test \
+    "{\"series\":{\"count\":2,\"lastObservedTime\":\"$now\"}}"
+  expect_denied "create an Event in $ns" 'cannot create resource "events"' o -n "$ns" create -f - <<EOF
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: deploy-it-rollout.elsewhere, namespace: $ns}
+eventTime: "$now"
+reportingController: schedkit.io/operator
+reportingInstance: deploy-it-operator
+action: Rollout
+reason: CanaryAdmitted
+type: Normal
+regarding: {apiVersion: schedkit.io/v1alpha1, kind: SchedulerPolicy, name: deploy-it-rollout}
+EOF
+  echo "ok: the operator's token can do what the operator needs, and no more"
+}
+
 case $1 in
   apply) case_apply ;;
   access) case_access ;;
   agent) case_agent "${2:-}" ;;
-  -h | --help) sed -n '2,6s/^# \{0,1\}//p' "$0" ;;
+  operator) case_operator ;;
+  -h | --help) sed -n '2,8s/^# \{0,1\}//p' "$0" ;;
   *) fail "unknown case '$1'" ;;
 esac
