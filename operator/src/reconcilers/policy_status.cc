@@ -234,10 +234,17 @@ PolicyOutput reconcilePolicy(const PolicyInput& in) {
   std::string waitReason, waitMessage;  // why a Progressing rollout is not moving on
   if (!paused && ro.phase == RolloutPhase::kPending) {
     if (pinBlocked && !(!ro.stable && !canary)) {
-      waitReason = in.pin.state == ImagePin::State::kFailed ? "ImageResolveFailed" : "ResolvingImage";
-      waitMessage = in.pin.state == ImagePin::State::kFailed
-                        ? "cannot resolve " + image + " to a digest: " + in.pin.error
-                        : "resolving " + image + " to a digest";
+      const bool failed = in.pin.state == ImagePin::State::kFailed;
+      waitReason = failed ? "ImageResolveFailed" : "ResolvingImage";
+      waitMessage = failed ? "cannot resolve " + image + " to a digest: " + in.pin.error
+                           : "resolving " + image + " to a digest";
+      // Told once per failure: the Event goes out with the status write that first says so.
+      auto was = std::find_if(p.status.conditions.begin(), p.status.conditions.end(),
+                              [](const auto& k) { return k.type == "Ready"; });
+      if (failed && (was == p.status.conditions.end() || was->reason != waitReason ||
+                     was->message.rfind(waitMessage, 0) != 0)) {
+        event(true, "ImageResolveFailed", waitMessage + "; the rollout waits, nodes keep what they run");
+      }
     } else {
       startRollout();
     }

@@ -320,6 +320,9 @@ TEST(RolloutTest, ATagIsPinnedBeforeACanaryStarts) {
   EXPECT_NE(cond(f.p.status, "Ready")->message.find("registry down"), std::string::npos);
   EXPECT_TRUE(isTrue(f.p.status, "Reconciling"));
   EXPECT_EQ(imageToPin(f.p), "reg.test/scx/lavd:1.1");
+  EXPECT_EQ(std::count(f.reasons.begin(), f.reasons.end(), "ImageResolveFailed"), 1);
+  f.reconcile();  // the same failure again: no second Event
+  EXPECT_EQ(std::count(f.reasons.begin(), f.reasons.end(), "ImageResolveFailed"), 1);
   f.pin = {ImagePin::State::kResolved, "reg.test/scx/lavd@sha256:abcd", ""};
   f.reconcile();
   EXPECT_EQ(f.p.status.resolvedImage, "reg.test/scx/lavd@sha256:abcd");
