@@ -30,7 +30,12 @@ Operator::Operator(OperatorDeps deps, OperatorOptions opts) : d_(deps), o_(std::
   eo.reportingController = "schedkit.io/operator";
   eo.reportingInstance = o_.identity;
   events_ = std::make_unique<kube::EventRecorder>(d_.writeClient, eo);
-  if (o_.manageNodeLabels) labels_ = std::make_unique<NodeLabelWriter>(d_.writeClient, d_.random, d_.log);
+  // Labels have a client (and rate limit) of their own: a fleet relabelling itself must not
+  // hold up status roll-ups behind it.
+  if (o_.manageNodeLabels) {
+    labels_ = std::make_unique<NodeLabelWriter>(d_.labelClient ? *d_.labelClient : d_.writeClient,
+                                                d_.random, d_.log);
+  }
   if (d_.pinner) pins_ = std::make_unique<PinCache>(*d_.pinner, d_.clock, d_.random, d_.log);
   fleet_ = std::make_unique<FleetReconciler>(
       FleetDeps{d_.writeClient, d_.clock, d_.log, pins_.get(), events_.get(), labels_.get()});
@@ -149,7 +154,9 @@ void Operator::publishMetrics() {
     s.labelFailures = labels_->failures();
     s.labelPending = labels_->pending();
   }
-  s.apiRequests = d_.watchClient.stats().requests + d_.writeClient.stats().requests;
+  s.apiRequests = d_.watchClient.stats().requests + d_.writeClient.stats().requests +
+                  (d_.leaseClient ? d_.leaseClient->stats().requests : 0) +
+                  (d_.labelClient ? d_.labelClient->stats().requests : 0);
   if (leader_) s.policies = fleet_->statuses();
   d_.metrics->publish(std::move(s));
 }
@@ -193,8 +200,9 @@ int runOperator(const OperatorOptions& o) {
   leaseOpts.maxRetries = 0;
   leaseOpts.requestTimeout = std::max<Duration>(opts.renewDeadline / 2, std::chrono::seconds(1));
   auto leaseClient = kube::Client::create(*cfg, kube::ClientDeps{clock, random, sleeper, fs, log}, leaseOpts);
-  if (!leaseClient.isOk()) {
-    log.error("cannot create the Kubernetes client", {{"error", leaseClient.status()}});
+  auto labelClient = kube::Client::create(*cfg, kube::ClientDeps{clock, random, sleeper, fs, log}, writeOpts);
+  if (!leaseClient.isOk() || !labelClient.isOk()) {
+    log.error("cannot create the Kubernetes client", {{"error", leaseClient.isOk() ? labelClient.status() : leaseClient.status()}});
     return 1;
   }
   if (!watchClient.isOk() || !writeClient.isOk()) {
@@ -227,6 +235,7 @@ int runOperator(const OperatorOptions& o) {
     }
   }
   Operator op(OperatorDeps{clock, random, loop, log, **watchClient, **writeClient, leaseClient->get(),
+                           labelClient->get(),
                            opts.pinImages ? &pinner : nullptr, &metrics},
               opts);
   if (Status st = op.start(); !st.isOk()) {

@@ -28,6 +28,7 @@ struct OperatorDeps {
   kube::Client& watchClient;  // informers and the Lease
   kube::Client& writeClient;  // status, labels and Events (bounded retries: never stall a pass long)
   kube::Client* leaseClient = nullptr;  // the Lease (short timeouts); null: watchClient
+  kube::Client* labelClient = nullptr;  // node labels (own rate limit); null: writeClient
   ImagePinner* pinner = nullptr;    // null: tags are not pinned
   OperatorMetrics* metrics = nullptr;
 };
