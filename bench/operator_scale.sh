@@ -32,6 +32,9 @@ expect() { # WHAT GOT WANT
   if [ "$2" != "$3" ]; then echo "CHECK FAILED: $1: got '$2', want '$3'"; fail=1; else echo "ok: $1 ($2)"; fi
 }
 
+# A fresh control plane each run: what an earlier run left would change the figures.
+"$root/hack/testenv/down.sh" --dir "$dir" >/dev/null 2>&1 || true
+rm -rf "$dir"
 "$root/hack/testenv/up.sh" --dir "$dir" >"$work/up.log" 2>&1 || { cat "$work/up.log"; exit 1; }
 KUBECONFIG=$(set +u; . "$dir/env"; echo "$KUBECONFIG")
 export KUBECONFIG
