@@ -164,7 +164,8 @@ void Operator::publishMetrics() {
 int runOperator(const OperatorOptions& o) {
   RealClock clock;
   RealRandom random;
-  Logger log = Logger::stderrLogger(clock, o.logFormat, o.logLevel).with({{"identity", o.identity}});
+  // Not tagged with the identity: the elector's lines carry it already (JSON keys must not repeat).
+  Logger log = Logger::stderrLogger(clock, o.logFormat, o.logLevel);
   EventLoop loop(clock);
   std::function<void(int)> onSignal = [&](int) { loop.stop(); };
   if (Status sig = loop.handleSignals({SIGTERM, SIGINT}, [&](int s) { onSignal(s); }); !sig.isOk()) {
@@ -242,7 +243,8 @@ int runOperator(const OperatorOptions& o) {
     log.error("cannot start", {{"error", st}});
     return 1;
   }
-  log.info("operator running", {{"api_server", cfg->server},
+  log.info("operator running", {{"identity", opts.identity},
+                                {"api_server", cfg->server},
                                 {"namespace", opts.ns},
                                 {"leader_election", opts.leaderElect},
                                 {"node_labels", opts.manageNodeLabels}});

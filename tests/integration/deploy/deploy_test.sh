@@ -6,6 +6,9 @@
 #   deploy_test.sh agent AGENT_BINARY     the real schedkit-agent with such a token, for a few seconds
 #   deploy_test.sh operator               the operator's pod passes Pod Security "restricted"; a token
 #                                         bound to it: what the operator may and may not do
+#   deploy_test.sh operator-binary OPERATOR_BINARY
+#                                         the real schedkit-operator with such a token: it leads, rolls
+#                                         a policy out to a node and labels it, with nothing refused
 # Needs SCHEDKIT_KUBE_TESTENV: a directory that hack/testenv/up.sh brought up (the kube_testenv
 # ctest fixture). No kubelet or controllers run there: Nodes and Pods are plain objects that the
 # test creates, which is all a pod-bound token needs.
@@ -14,7 +17,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "--- $*"; }
-[ $# -ge 1 ] || fail "usage: $0 apply | access | agent AGENT_BINARY | operator"
+[ $# -ge 1 ] || fail "usage: $0 apply | access | agent AGENT_BINARY | operator | operator-binary OPERATOR_BINARY"
 [ -n "${SCHEDKIT_KUBE_TESTENV:-}" ] || fail "SCHEDKIT_KUBE_TESTENV is not set (run through ctest, or point it at a hack/testenv/up.sh --dir)"
 [ -f "$SCHEDKIT_KUBE_TESTENV/env" ] || fail "no test environment at $SCHEDKIT_KUBE_TESTENV (no env file)"
 # shellcheck disable=SC1091
@@ -34,6 +37,7 @@ label=schedkit.io/test=deploy-it
 # deploy/'s (no namespace controller would finish deleting it).
 restricted_ns=deploy-it-restricted
 work=$(mktemp -d "${TMPDIR:-/tmp}/schedkit-deploy-it.XXXXXX")
+op_pid=  # a schedkit-operator the test started, while it runs
 
 # Everything the test makes besides deploy/ itself, which stays applied: a namespace cannot be
 # deleted here (no namespace controller finishes it), and the policy only matches this agent.
@@ -55,7 +59,13 @@ cleanup() {
 }
 finish() {
   local rc=$?
+  # Stopped before the cleanup, or it would take the Lease again and label the node.
+  if [ -n "$op_pid" ]; then
+    kill -KILL "$op_pid" 2>/dev/null || true
+    wait "$op_pid" 2>/dev/null || true
+  fi
   [ "$rc" = 0 ] || [ ! -s "$work/agent.log" ] || { echo "--- agent log:"; cat "$work/agent.log"; }
+  [ "$rc" = 0 ] || [ ! -s "$work/operator.log" ] || { echo "--- operator log:"; cat "$work/operator.log"; }
   cleanup
   rm -rf "$work"
   exit "$rc"
@@ -125,6 +135,16 @@ token_kubeconfig() {
   printf '%s' "$token" >"$work/${2:-$1}.token"
   "$root/hack/testenv/kubeconfig.sh" --dir "$SCHEDKIT_KUBE_TESTENV" --token "$token" --name "${2:-$1}" \
     --out "$work/${2:-$1}.kubeconfig"
+}
+
+# free_port: a TCP port that nothing on this machine uses, below the ephemeral range.
+free_port() {
+  local p i
+  for ((i = 0; i < 200; i++)); do
+    p=$((20000 + RANDOM % 10000))
+    [ -n "$(ss -Hatn "( sport = :$p )" 2>/dev/null)" ] || { echo "$p"; return 0; }
+  done
+  fail "found no free TCP port in 20000-29999"
 }
 
 # raw_patch TOKEN_FILE PATH JSON: a merge patch sent as it is (kubectl patch would GET first,
@@ -683,11 +703,138 @@ EOF
   echo "ok: the operator's token can do what the operator needs, and no more"
 }
 
+# The first thing not yet as the running operator should have made it, or nothing once all is.
+operator_binary_pending() {
+  local pol=$1 node=$2 out
+  [ "$(k -n "$ns" get lease schedkit-operator -o jsonpath='{.spec.holderIdentity}' 2>/dev/null)" = deploy-it-op ] ||
+    { echo "the Lease $ns/schedkit-operator is not held by deploy-it-op: $(k -n "$ns" get lease schedkit-operator -o jsonpath='{.spec}' 2>&1)"; return; }
+  out=$(k get sp "$pol" -o json)
+  jq -e '.metadata.generation as $g | .status.observedGeneration == $g
+    and .status.nodes.matched == 1 and .status.nodes.attached == 1
+    and (.status.conditions // [] | any(.type == "Ready" and .status == "True" and .observedGeneration == $g))' \
+    <<<"$out" >/dev/null ||
+    { echo "the policy's status is not matched 1, attached 1, Ready True at its generation: $(jq -c '{generation: .metadata.generation, status}' <<<"$out")"; return; }
+  out=$(k get node "$node" -o json --show-managed-fields)
+  jq -e '.metadata.labels["schedkit.io/scheduler"] == "fifo" and .metadata.labels["schedkit.io/scheduler-ready"] == "true"
+    and .metadata.labels["schedkit.io/pool"] == "deploy-it-op"
+    and (.metadata.managedFields | any(.manager == "schedkit-operator" and .operation == "Apply"
+         and (.fieldsV1["f:metadata"]["f:labels"] | has("f:schedkit.io/scheduler") and has("f:schedkit.io/scheduler-ready"))))' \
+    <<<"$out" >/dev/null ||
+    { echo "the node is not labelled scheduler=fifo, scheduler-ready=true by schedkit-operator: $(jq -c .metadata <<<"$out")"; return; }
+  k -n default get events.events.k8s.io -o json | jq -e --arg p "$pol" '.items | any(
+    .reportingController == "schedkit.io/operator" and .regarding.kind == "SchedulerPolicy" and .regarding.name == $p)' \
+    >/dev/null || { echo "no Event from schedkit.io/operator about SchedulerPolicy $pol in default"; return; }
+}
+
+case_operator_binary() {
+  local bin=${1:-} kc port i deadline rev uid now pending rc metrics pol=deploy-it-op-fifo node=deploy-it-op-node
+  [ -n "$bin" ] || fail "usage: $0 operator-binary OPERATOR_BINARY"
+  [ -x "$bin" ] || fail "no schedkit-operator binary at $bin (build the schedkit-operator target)"
+  cleanup
+  apply_deploy >/dev/null
+  # Its credentials, as the kubelet would mount them in a pod of the Deployment.
+  template_pod deploy/schedkit-operator deploy-it-op-pod "$ns" >/dev/null ||
+    fail "the Deployment's pod template was not admitted as a Pod in $ns"
+  kc=$(token_kubeconfig deploy-it-op-pod operator "$op_sa")
+  # As the Deployment runs it, but with a kubeconfig instead of the in-cluster token, a fixed
+  # identity, metrics on a free loopback port and short leader-election times.
+  port=$(free_port)
+  "$bin" --kubeconfig "$kc" --namespace "$ns" --identity deploy-it-op --metrics-address "127.0.0.1:$port" \
+    --lease-duration 4s --renew-deadline 3s --retry-period 500ms --log-format json >"$work/operator.log" 2>&1 &
+  op_pid=$!
+  note "schedkit-operator started (pid $op_pid, metrics on 127.0.0.1:$port)"
+
+  # A node of its own pool (created as a kubelet would, not applied), and its SchedulerNodeState
+  # as the agent creates it, owned by the Node.
+  k create -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: $node
+  labels: {schedkit.io/test: deploy-it, schedkit.io/pool: deploy-it-op}
+EOF
+  uid=$(k get node "$node" -o jsonpath='{.metadata.uid}')
+  k create -f - >/dev/null < <(sns_yaml "$node" "$uid")
+  # No opsName in the spec: the scheduler label comes from what the node reports it runs.
+  k apply -f - >/dev/null <<EOF
+apiVersion: schedkit.io/v1alpha1
+kind: SchedulerPolicy
+metadata:
+  name: $pol
+  labels: {schedkit.io/test: deploy-it}
+spec:
+  scheduler: {hostPath: /usr/lib/schedkit/fifo.bpf.o, type: bpf-object}
+  nodeSelector: {matchLabels: {schedkit.io/pool: deploy-it-op}}
+  rollout: {strategy: Immediate}
+EOF
+
+  # The node's agent takes the revision up once the operator has written it.
+  # Wall-clock deadlines: each round trip costs several kubectl calls.
+  rev="" deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
+    kill -0 "$op_pid" 2>/dev/null || fail "the operator exited early"
+    rev=$(k get sp "$pol" -o jsonpath='{.status.rollout.revision}' 2>/dev/null || true)
+    [ -z "$rev" ] || break
+    sleep 0.2
+  done
+  [ -n "$rev" ] || fail "the operator wrote no status.rollout.revision in 30 s: $(k get sp "$pol" -o jsonpath='{.status}')"
+  note "the operator rolls out revision $rev; the node's agent reports it Running"
+  now=$(date -u +%Y-%m-%dT%H:%M:%S.000000Z)
+  k apply --server-side --force-conflicts --field-manager=schedkit-agent --subresource=status -f - >/dev/null <<EOF
+apiVersion: schedkit.io/v1alpha1
+kind: SchedulerNodeState
+metadata: {name: $node}
+status:
+  policy: $pol
+  revision: "$rev"
+  phase: Running
+  active: {opsName: fifo_test, since: "$now"}
+EOF
+
+  deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
+    kill -0 "$op_pid" 2>/dev/null || fail "the operator exited early"
+    pending=$(operator_binary_pending "$pol" "$node")
+    [ -n "$pending" ] || break
+    sleep 0.2
+  done
+  [ -z "$pending" ] || fail "after 30 s, $pending"
+  note "Lease held by deploy-it-op; $pol: 1 matched, 1 attached, Ready; $node labelled schedkit.io/scheduler=fifo, scheduler-ready=true by schedkit-operator; an Event about $pol"
+  metrics=$(curl -fsS -m 5 "http://127.0.0.1:$port/metrics") || fail "no metrics on 127.0.0.1:$port"
+  grep -qx 'schedkit_operator_leader 1' <<<"$metrics" || fail "the operator's metrics do not say it leads"
+  ! grep -E '^schedkit_operator_(status|node_label)_writes_total\{result="error"\} [1-9]' <<<"$metrics" ||
+    fail "the operator's writes failed (metrics above)"
+  note "metrics: leader 1, no failed status or label writes"
+
+  # SIGTERM: it stops acting, releases the Lease and exits 0.
+  kill -TERM "$op_pid"
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$op_pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  kill -0 "$op_pid" 2>/dev/null && fail "the operator still runs 10 s after SIGTERM"
+  rc=0
+  wait "$op_pid" || rc=$?
+  op_pid=
+  [ "$rc" = 0 ] || fail "the operator exited with status $rc after SIGTERM"
+  [ -z "$(k -n "$ns" get lease schedkit-operator -o jsonpath='{.spec.holderIdentity}')" ] ||
+    fail "the operator did not release its Lease: $(k -n "$ns" get lease schedkit-operator -o jsonpath='{.spec}')"
+  note "SIGTERM: exited 0 within 10 s and released the Lease"
+  cat "$work/operator.log"
+
+  ! grep -F '"level":"error"' "$work/operator.log" || fail "the operator logged errors (above)"
+  ! grep -iE 'forbidden|\(403\)|PERMISSION_DENIED' "$work/operator.log" ||
+    fail "the operator was refused something (above)"
+  note "the operator's log: $(wc -l <"$work/operator.log") lines, no error and nothing refused"
+  echo "ok: the real operator ran with its pod-bound token and the shipped RBAC, and needed nothing more"
+}
+
 case $1 in
   apply) case_apply ;;
   access) case_access ;;
   agent) case_agent "${2:-}" ;;
   operator) case_operator ;;
-  -h | --help) sed -n '2,8s/^# \{0,1\}//p' "$0" ;;
+  operator-binary) case_operator_binary "${2:-}" ;;
+  -h | --help) sed -n '2,11s/^# \{0,1\}//p' "$0" ;;
   *) fail "unknown case '$1'" ;;
 esac
