@@ -87,11 +87,7 @@ int runAgent(const AgentOptions& o) {
   // ---- images ----
   oci::ImageStoreOptions io;
   io.cacheDir = o.imageCache;
-  for (const auto& h : o.insecureRegistries) io.registry.hosts[h].plainHttp = true;
-  for (const auto& rc : o.registryCas) {
-    auto eq = rc.find('=');
-    io.registry.hosts[rc.substr(0, eq)].tls.caFile = rc.substr(eq + 1);
-  }
+  io.registry.addFlags(o.insecureRegistries, o.registryCas);
   auto store = oci::OciImageStore::create(
       oci::ImageStoreDeps{net::makeCpprestTransport, clock, random, log, nullptr}, io);
   if (!store.isOk()) {

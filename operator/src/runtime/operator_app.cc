@@ -213,11 +213,7 @@ int runOperator(const OperatorOptions& o) {
   }
 
   oci::RegistryClientOptions ro;
-  for (const auto& h : opts.insecureRegistries) ro.hosts[h].plainHttp = true;
-  for (const auto& rc : opts.registryCas) {
-    auto eq = rc.find('=');
-    ro.hosts[rc.substr(0, eq)].tls.caFile = rc.substr(eq + 1);
-  }
+  ro.addFlags(opts.insecureRegistries, opts.registryCas);
   ro.maxAttempts = 2;  // a registry that is down is retried by the next pass, with backoff
   ro.requestTimeout = std::chrono::seconds(15);
   ro.userAgent = "schedkit-operator/0.1";

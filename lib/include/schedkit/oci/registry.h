@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "schedkit/common/clock.h"
 #include "schedkit/common/logger.h"
@@ -46,6 +47,16 @@ struct RegistryClientOptions {
   std::int64_t maxManifestBytes = kMaxManifestBytes;
   int maxRedirects = 5;
   std::string userAgent = "schedkit/0.1";
+
+  // The --insecure-registry HOST and --registry-ca HOST=FILE flags the agent and the operator
+  // share (already checked to contain '=').
+  void addFlags(const std::vector<std::string>& insecure, const std::vector<std::string>& cas) {
+    for (const auto& h : insecure) hosts[h].plainHttp = true;
+    for (const auto& rc : cas) {
+      auto eq = rc.find('=');
+      hosts[rc.substr(0, eq)].tls.caFile = rc.substr(eq + 1);
+    }
+  }
 };
 
 struct RegistryClientDeps {
