@@ -7,9 +7,12 @@
 #
 # Cache layout, $SCHEDKIT_CACHE/kernels/<release>/ (release as in `uname -r`, e.g. 6.18.15+deb13-amd64):
 #   vmlinuz   the bootable image          vmlinux   the uncompressed ELF, for BTF
-#   config    the kernel config (absent from 6.19 on: Debian ships no config with linux-binary-*)
-#   modules/  failover.ko net_failover.ko virtio_net.ko, xz-decompressed (when the package has them)
-#   package   the Debian package and version it came from
+#   config    the kernel config, as /boot/config-<release> on a Debian node (libbpf reads it)
+#   modules/  failover.ko net_failover.ko virtio_net.ko, xz-decompressed
+#   package   the Debian package(s) and version it came from
+# From 6.19 Debian splits the kernel: linux-binary-* (vmlinuz), linux-base-* (config) and
+# linux-modules-* (modules). trixie-backports' index lists only linux-binary-*, but the pool has
+# all three at the version linux-binary's Built-Using names, so the other two come from there.
 set -euo pipefail
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/lib.sh"
@@ -30,11 +33,14 @@ NET_MODULES=(failover net_failover virtio_net)
 
 cached() {  # newest complete cache dir of the series, the preferred release first
   local d
-  if [ -n "$preferred" ] && [ -f "$SCHEDKIT_KERNELS/$preferred+$FLAVOUR/.done" ]; then
+  # Complete = .done and a config (caches from before the split packages were known lack it).
+  if [ -n "$preferred" ] && [ -f "$SCHEDKIT_KERNELS/$preferred+$FLAVOUR/.done" ] &&
+    [ -f "$SCHEDKIT_KERNELS/$preferred+$FLAVOUR/config" ]; then
     echo "$SCHEDKIT_KERNELS/$preferred+$FLAVOUR"; return 0
   fi
   [ -n "${SCHEDKIT_KERNEL_VERSION:-}" ] && return 1
-  d=$(ls -d "$SCHEDKIT_KERNELS/$series".*"+$FLAVOUR/.done" 2>/dev/null | sort -V | tail -1)
+  d=$(ls -d "$SCHEDKIT_KERNELS/$series".*"+$FLAVOUR/config" 2>/dev/null | sort -V | while read -r c; do
+    [ -f "$(dirname "$c")/.done" ] && echo "$c"; done | tail -1)
   [ -n "$d" ] && dirname "$d"
 }
 
@@ -75,35 +81,45 @@ done
 [ -n "$deb" ] || die "no $series kernel could be downloaded"
 
 release=$version+$FLAVOUR
+debs=("$deb")
+if [[ $pkg == linux-binary-* ]]; then
+  # The split layout: config and modules from the pool, at the source version linux-binary was
+  # built from ("Built-Using: linux (= 6.19.14-1~bpo13+1)").
+  srcver=$(dpkg-deb -f "$deb" Built-Using | sed -n 's/.*linux (= \([^)]*\)).*/\1/p')
+  [ -n "$srcver" ] || die "$pkg names no linux source version in Built-Using"
+  for part in base modules; do
+    p=linux-$part-$release
+    url=$DEBIAN_MIRROR/pool/main/l/linux/${p}_${srcver}_amd64.deb
+    log "downloading $p $srcver from the pool (not in the trixie-backports index)"
+    curl -fsSL --retry 3 -o "$tmp/$p.deb" "$url" || die "could not download $url"
+    debs+=("$tmp/$p.deb")
+  done
+fi
 out=$tmp/out
 mkdir -p "$out/modules" "$tmp/x"
 patterns=('./boot/*')
 for m in "${NET_MODULES[@]}"; do patterns+=("*/$m.ko*"); done
-# tar fails on patterns that match nothing (no modules from 6.19 on); the checks below judge.
-dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/x" --wildcards "${patterns[@]}" 2>/dev/null || true
+# tar fails on patterns that match nothing (each split package holds only some); checks below judge.
+for d in "${debs[@]}"; do
+  dpkg-deb --fsys-tarfile "$d" | tar -x -C "$tmp/x" --wildcards "${patterns[@]}" 2>/dev/null || true
+done
 [ -f "$tmp/x/boot/vmlinuz-$release" ] || die "$pkg holds no boot/vmlinuz-$release"
 mv "$tmp/x/boot/vmlinuz-$release" "$out/vmlinuz"
-[ ! -f "$tmp/x/boot/config-$release" ] || mv "$tmp/x/boot/config-$release" "$out/config"
+[ -f "$tmp/x/boot/config-$release" ] || die "no boot/config-$release in ${debs[*]##*/}"
+mv "$tmp/x/boot/config-$release" "$out/config"
 for m in "${NET_MODULES[@]}"; do
   f=$(find "$tmp/x" -name "$m.ko*" | head -1)
-  [ -n "$f" ] || continue
+  [ -n "$f" ] || die "no $m.ko in ${debs[*]##*/}"
   case $f in
     *.xz) xz -dc "$f" >"$out/modules/$m.ko" ;;
     *.zst) zstd -dcq "$f" >"$out/modules/$m.ko" ;;
     *) cp "$f" "$out/modules/$m.ko" ;;
   esac
 done
-rmdir "$out/modules" 2>/dev/null || true
 extract_vmlinux "$out/vmlinuz" "$out/vmlinux"
 
-# The kernel must have sched_ext: the config says so directly; without one, BTF must know the ops.
-if [ -f "$out/config" ]; then
-  grep -qx 'CONFIG_SCHED_CLASS_EXT=y' "$out/config" || die "$release lacks CONFIG_SCHED_CLASS_EXT=y"
-else
-  bpftool btf dump file "$out/vmlinux" format raw | grep >/dev/null "STRUCT 'sched_ext_ops'" ||
-    die "$release has no struct sched_ext_ops in its BTF (no sched_ext)"
-fi
-printf '%s %s\n' "$pkg" "$(dpkg-deb -f "$deb" Version)" >"$out/package"
+grep -qx 'CONFIG_SCHED_CLASS_EXT=y' "$out/config" || die "$release lacks CONFIG_SCHED_CLASS_EXT=y"
+for d in "${debs[@]}"; do printf '%s %s\n' "$(dpkg-deb -f "$d" Package)" "$(dpkg-deb -f "$d" Version)"; done >"$out/package"
 touch "$out/.done"
 
 rm -rf "${SCHEDKIT_KERNELS:?}/$release"

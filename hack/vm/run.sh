@@ -90,7 +90,7 @@ fi
 [ -f "$vmlinuz" ] || die "no kernel image at $vmlinuz"
 if [ -n "$net" ]; then
   [ -n "$kdir" ] && [ -f "$kdir/modules/virtio_net.ko" ] ||
-    die "--net needs virtio_net.ko beside the kernel; Debian's 6.19 packages ship no modules (use 6.18 or 6.16)"
+    die "--net needs virtio_net.ko beside the kernel (fetch-kernel.sh caches it; a bzImage path has none)"
 fi
 
 # --- base initramfs: busybox + init, cached by content --------------------------------------
@@ -168,6 +168,12 @@ for f in "${files[@]}"; do
   add_path "$src" "$dst"
 done
 if [ -n "$net" ]; then mkdir -p "$st/lib/modules/schedkit"; cp "$kdir"/modules/*.ko "$st/lib/modules/schedkit/"; fi
+# libbpf resolves a BPF object's __kconfig externs (CONFIG_NR_CPUS, CONFIG_HZ, ...) from
+# /boot/config-$(uname -r) or /proc/config.gz; Debian kernels have no IKCONFIG, so a real node has
+# the former (package linux-image/linux-base): so does the guest. Without it scx_* fail to load.
+if [ -n "$kdir" ] && [ -f "$kdir/config" ]; then
+  mkdir -p "$st/boot"; cp "$kdir/config" "$st/boot/config-$(basename "$kdir")"
+fi
 
 squote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 {

@@ -1,6 +1,7 @@
 #include "attach/crun_bundle.h"
 
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -131,6 +132,11 @@ HostLayout probeHostLayout(const Filesystem& fs) {
       h.bindDirs.emplace_back(dir);
     }
   }
+  struct utsname uts {};
+  if (::uname(&uts) == 0) {
+    std::string config = std::string("/boot/config-") + uts.release;
+    if (fs.exists(config)) h.kernelConfig = config;
+  }
   h.debugfs = fs.isDirectory("/sys/kernel/debug");
   h.tracefs = fs.isDirectory("/sys/kernel/tracing");
   return h;
@@ -168,7 +174,14 @@ json makeOciConfig(const Filesystem& fs, const LaunchSpec& spec, const HostLayou
   // scx_stats clients find the schedulers' sockets.
   mounts.push_back(mount("/run", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=755"}));
   mounts.push_back(mount("/run/scx", "bind", fs.resolve("/run/scx"), {"bind", "rw"}));
+  // scx_stats servers default to /var/run/scx/<sched>/stats: the same host directory, whether or
+  // not the image has a /var/run -> /run link.
+  mounts.push_back(mount("/var/run/scx", "bind", fs.resolve("/run/scx"), {"bind", "rw"}));
   mounts.push_back(mount("/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=1777"}));
+
+  if (!host.kernelConfig.empty()) {
+    mounts.push_back(mount(host.kernelConfig, "bind", fs.resolve(host.kernelConfig), {"bind", "ro"}));
+  }
 
   if (spec.rootfs.empty()) {
     for (const auto& dir : host.bindDirs) {

@@ -34,6 +34,9 @@ struct HostLayout {
   std::vector<std::pair<std::string, std::string>> symlinks;  // merged-/usr links: /bin → usr/bin
   bool debugfs = false;                                       // /sys/kernel/debug exists
   bool tracefs = false;                                       // /sys/kernel/tracing exists
+  // /boot/config-$(uname -r) when the host has it: libbpf resolves __kconfig externs from it
+  // (Debian kernels have no /proc/config.gz), and every scx scheduler has some.
+  std::string kernelConfig;
 };
 HostLayout probeHostLayout(const Filesystem& fs);
 

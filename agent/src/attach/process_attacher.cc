@@ -183,9 +183,8 @@ Status ProcessAttacher::writeBundle(const std::string& id, const LaunchSpec& spe
   SK_RETURN_IF_ERROR(fs_.makeDirs(dir, 0700));
   BundleParams params;
   params.cgroupsPath = joinPath(o_.cgroupParent, id);
-  HostLayout host;
+  HostLayout host = probeHostLayout(fs_);
   if (spec.rootfs.empty()) {
-    host = probeHostLayout(fs_);
     std::string rootfs = joinPath(dir, "rootfs");
     SK_RETURN_IF_ERROR(fs_.makeDirs(rootfs, 0755));
     // Merged-/usr hosts: /bin is a link to usr/bin. The same link in the bundle keeps every path

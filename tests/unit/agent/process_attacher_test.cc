@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -198,6 +199,10 @@ class ProcessAttacherTest : public ::testing::Test {
   }
   static std::vector<std::string> strings(const json& j) { return j.get<std::vector<std::string>>(); }
   std::string host(const std::string& p) const { return root_ + p; }
+  static std::string release() {
+    struct utsname u {};
+    return ::uname(&u) == 0 ? u.release : "";
+  }
 
   SimClock clock_;
   std::vector<std::string> logLines_;
@@ -272,7 +277,11 @@ TEST_F(ProcessAttacherTest, HostPathConfigMountsKernelFilesystemsAndHostDirsRead
   for (const auto& m : cfg["mounts"]) dests.push_back(m["destination"]);
   EXPECT_EQ(dests, (std::vector<std::string>{"/proc", "/dev", "/sys", "/sys/fs/cgroup",
                                              "/sys/fs/bpf", "/sys/kernel/debug", "/run",
-                                             "/run/scx", "/tmp", "/usr", "/etc"}));
+                                             "/run/scx", "/var/run/scx", "/tmp", "/usr",
+                                             "/etc"}));
+  EXPECT_EQ((*mountAt(cfg, "/var/run/scx"))["source"], host("/run/scx"))
+      << "scx_stats' default /var/run/scx is the same host directory";
+  EXPECT_EQ(mountAt(cfg, "/boot/config-" + release()), nullptr) << "this host has no config";
   EXPECT_EQ((*mountAt(cfg, "/proc"))["type"], "proc");
   EXPECT_EQ((*mountAt(cfg, "/dev"))["source"], host("/dev"));
   EXPECT_EQ(strings((*mountAt(cfg, "/dev"))["options"])[0], "rbind");
@@ -330,6 +339,24 @@ TEST_F(ProcessAttacherTest, ImageSchedulerUsesTheUnpackedImageAsReadOnlyRoot) {
   EXPECT_EQ(strings(cfg["process"]["env"]), (std::vector<std::string>{"PATH=/opt/bin"}));
   EXPECT_EQ(cfg["annotations"]["io.schedkit.image"], "registry.example/scx@sha256:abc");
   EXPECT_FALSE(fs_->exists("/var/lib/schedkit/bundles/schedkit-lavd/rootfs"));
+}
+
+TEST_F(ProcessAttacherTest, TheHostKernelConfigIsBoundReadOnlyForHostPathAndImageSchedulers) {
+  // libbpf reads __kconfig externs from /boot/config-$(uname -r); an image has no /boot.
+  const std::string kconfig = "/boot/config-" + release();
+  ASSERT_TRUE(fs_->makeDirs("/boot").isOk());
+  ASSERT_TRUE(fs_->writeFileAtomic(kconfig, "CONFIG_NR_CPUS=64\n").isOk());
+  ASSERT_TRUE(fs_->makeDirs("/var/lib/schedkit/images/sha256-abc/rootfs").isOk());
+  LaunchSpec image = hostPathSpec("img");
+  image.rootfs = "/var/lib/schedkit/images/sha256-abc/rootfs";
+  for (const LaunchSpec& s : {hostPathSpec(), image}) {
+    ASSERT_TRUE(attacher().start(s).isOk());
+    json cfg = config(containerIdFor(s.policy));
+    const json* m = mountAt(cfg, kconfig);
+    ASSERT_NE(m, nullptr) << s.policy;
+    EXPECT_EQ((*m)["source"], host(kconfig));
+    EXPECT_EQ(strings((*m)["options"]), (std::vector<std::string>{"bind", "ro"}));
+  }
 }
 
 TEST_F(ProcessAttacherTest, MissingImageRootIsAnError) {
