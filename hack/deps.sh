@@ -121,8 +121,37 @@ install_etcd() {
   rm -rf "$tmp"
 }
 
+# Rust for building the scx schedulers (hack/scx.sh, the vm tier): scx 1.1 needs rustc >= 1.91,
+# newer than any Debian rustc reachable here, so rustup's stable toolchain; a machine that already
+# has one (rustup) keeps it. The C side of their build (clang-19 for BPF, libclang for bindgen,
+# libelf, zlib, libzstd, pkg-config) is in BUILD_PKGS.
+RUST_MIN=1.91 RUST_TOOLCHAIN=${SCHEDKIT_RUST_TOOLCHAIN:-1.95.0}
+rust_ok() {
+  local v
+  v=$(rustc --version 2>/dev/null | awk '{print $2}') && [ -n "$v" ] && command -v cargo >/dev/null &&
+    [ "$(printf '%s\n%s\n' "$RUST_MIN" "$v" | sort -V | head -1)" = "$RUST_MIN" ]
+}
+install_rust() {
+  export PATH="$HOME/.cargo/bin:$PATH"
+  rust_ok && return 0
+  log "installing Rust $RUST_TOOLCHAIN with rustup (scx schedulers need rustc >= $RUST_MIN)"
+  local dir=$SCHEDKIT_CACHE/rustup-init url=https://static.rust-lang.org/rustup/dist/x86_64-unknown-linux-gnu/rustup-init
+  mkdir -p "$dir"
+  if [ ! -x "$dir/rustup-init" ]; then
+    curl -fsSL -o "$dir/rustup-init.tmp" "$url" && curl -fsSL -o "$dir/rustup-init.sha256" "$url.sha256" ||
+      die "could not download rustup-init from $url"
+    [ "$(sha256sum <"$dir/rustup-init.tmp" | cut -d' ' -f1)" = "$(cut -d' ' -f1 <"$dir/rustup-init.sha256")" ] ||
+      die "rustup-init checksum mismatch"
+    chmod +x "$dir/rustup-init.tmp" && mv "$dir/rustup-init.tmp" "$dir/rustup-init"
+  fi
+  "$dir/rustup-init" -y -q --no-modify-path --profile minimal --default-toolchain "$RUST_TOOLCHAIN" >/dev/null ||
+    die "rustup-init failed"
+  rust_ok || die "Rust >= $RUST_MIN is still not on PATH after rustup-init"
+}
+
 install_debian
 install_prometheus_cpp
 if [ "${SCHEDKIT_DEPS:-all}" != build ]; then
   install_etcd
+  install_rust
 fi
