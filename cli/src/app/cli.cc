@@ -22,6 +22,8 @@ constexpr const char* kExamples = R"(
 Examples:
   schedkitctl image build --type bpf-object --file scx_simple.bpf.o --name simple \
       --version 1.0 --kernel-min 6.12 --output-layout ./simple-oci:1.0
+  schedkitctl image build --type binary --file /usr/bin/scx_lavd --name lavd --with-libs \
+      --output-layout ./lavd-oci:1.0
   schedkitctl image push ./simple-oci:1.0 registry.example.com/scx/simple:1.0
   schedkitctl image inspect registry.example.com/scx/simple:1.0 --verify-key cosign.pub
   schedkitctl image pull registry.example.com/scx/simple:1.0 --cache /tmp/schedkit-images
@@ -88,7 +90,11 @@ class Runner {
 
   int build(const BuildOptions& o) {
     if (auto f = checkBuildFlags(o); !f.isOk()) return fail(f.status(), kExitUsage);
-    return finish(buildSchedulerImage(o, deps_.readOpsName));
+    auto r = buildSchedulerImage(o, deps_.readOpsName);
+    if (r.isOk() && !json_) {
+      for (const auto& n : r->notes) err_ << "note: " << n << "\n";
+    }
+    return finish(r);
   }
 
   int push(const std::string& src, const std::string& dest, const RegistryFlags& f) {
@@ -228,6 +234,9 @@ int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
                     "OS/ARCH[/VARIANT] of the image (default: this machine's)");
   build->add_flag("--annotations", bo.annotations,
                   "Artifact style: the io.schedkit.* keys as manifest annotations, empty config");
+  build->add_flag("--with-libs", bo.withLibs,
+                  "Binary only: add the shared libraries it needs (DT_NEEDED, recursively) and the "
+                  "loader (PT_INTERP), as found on this machine");
   build->add_flag("--add-to-index", bo.addToIndex,
                   "Add this platform to an image index at the tag (multi-arch), replacing the "
                   "same platform's entry");

@@ -1,5 +1,6 @@
 #include "app/output.h"
 
+#include <cstdio>
 #include <sstream>
 
 namespace schedkit::cli {
@@ -46,6 +47,13 @@ class TextBlock {
  private:
   std::ostringstream ss_;
 };
+
+// 4128768 → "4.1 MB" (decimal, as ls -h --si and docker images print sizes).
+std::string megabytes(std::int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
 
 std::string argsText(const std::vector<std::string>& args) {
   return args.empty() ? "(none)" : nlohmann::json(args).dump();
@@ -103,6 +111,20 @@ Json toJson(const BuildResult& r) {
     j["platforms"] = Json::array();
     for (const auto& p : r.indexPlatforms) j["platforms"].push_back(platformJson(p));
   }
+  if (r.withLibs) {
+    j["libraries"] = Json::array();
+    for (const auto& l : r.libraries) {
+      Json e;
+      e["name"] = l.name;
+      e["path"] = l.path;
+      e["links"] = l.links;
+      e["size"] = l.size;
+      e["digest"] = l.digest.toString();
+      e["interpreter"] = l.interpreter;
+      j["libraries"].push_back(e);
+    }
+  }
+  if (!r.notes.empty()) j["notes"] = r.notes;
   return j;
 }
 
@@ -170,6 +192,18 @@ std::string toText(const BuildResult& r) {
   }
   t.line("Manifest", r.manifestDigest.toString() + " (" + r.platform.toString() + ")");
   t.line("Layer", r.layer.digest.toString() + " (" + std::to_string(r.layer.size) + " bytes)");
+  if (r.withLibs) {
+    std::int64_t bytes = 0;
+    for (const auto& l : r.libraries) bytes += l.size;
+    t.line("Libraries", r.libraries.empty()
+                            ? "none (statically linked)"
+                            : std::to_string(r.libraries.size()) + " (" + megabytes(bytes) + ")");
+    for (const auto& l : r.libraries) {
+      std::string as;
+      for (const auto& k : l.links) as += (as.empty() ? "; as " : ", ") + k;
+      t.raw("  " + l.path + " (" + std::to_string(l.size) + " bytes" + as + ")\n");
+    }
+  }
   t.map(r.annotations ? "Annotations (artifact style)" : "Labels", r.labels);
   if (!r.opsName.empty()) t.line("Object ops", r.opsName);
   artifactText(t, r.artifact);

@@ -9,12 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "image/layer.h"
+#include "image/libraries.h"
 #include "schedkit/oci/layout.h"
 #include "schedkit/oci/media_types.h"
 #include "schedkit/oci/reference.h"
 #include "schedkit/oci/store.h"
-#include "schedkit/os/filesystem.h"
 #include "schedkit/oci/unpack.h"
+#include "schedkit/os/filesystem.h"
 
 namespace schedkit::cli {
 
@@ -112,13 +113,36 @@ Result<oci::Platform> platformOf(const oci::OciLayout& l, const oci::Descriptor&
   return c.platform;
 }
 
-// Unpacks the layer the way the agent will and checks the scheduler file in it.
-Status selfCheck(const BuiltLayer& layer, oci::SchedulerArtifact a) {
+// Each library at its path and at every link, inside `root` as the container will see it.
+Status checkLibrariesInRoot(const std::vector<SharedLibrary>& libs, const std::string& root) {
+  for (const auto& l : libs) {
+    std::vector<std::string> paths = l.links;
+    paths.insert(paths.begin(), l.path);
+    for (const auto& p : paths) {
+      auto host = oci::resolveInRoot(root, p);
+      if (!host.isOk())
+        return host.status().withContext((l.interpreter ? "the loader " : "") + l.name);
+      struct stat st {};
+      if (::stat(host->c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+          st.st_size != static_cast<off_t>(l.content.size())) {
+        return internalError(l.name + ": " + p + " in the unpacked layer is not the " +
+                             std::to_string(l.content.size()) + "-byte file " + l.path);
+      }
+    }
+  }
+  return Status::ok();
+}
+
+// Unpacks the layer the way the agent will and checks the scheduler file (and the libraries
+// --with-libs added) in it.
+Status selfCheck(const BuiltLayer& layer, oci::SchedulerArtifact a,
+                 const std::vector<SharedLibrary>& libs) {
   const char* tmpRoot = std::getenv("TMPDIR");
   std::string tmpl = std::string(tmpRoot && *tmpRoot ? tmpRoot : "/tmp") + "/schedkitctl-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) return fromErrno(errno, "mkdtemp " + tmpl);
   auto st = oci::unpackLayerBytes(layer.blob, tmpl, oci::UnpackLimits{});
   Status out = st.isOk() ? oci::checkArtifactInRoot(a, tmpl) : st.status();
+  if (out.isOk()) out = checkLibrariesInRoot(libs, tmpl);
   (void)oci::removeTree(tmpl);
   return out.isOk() ? out : out.withContext("checking the built image as the agent would");
 }
@@ -209,6 +233,11 @@ Result<BuildFlags> checkBuildFlags(const BuildOptions& o) {
     f.labels[k] = kv.substr(eq + 1);
   }
   if (!o.path.empty()) SK_RETURN_IF_ERROR(normaliseImagePath(o.path).status());
+  if (o.withLibs && o.type != "binary") {
+    return invalidArgument(
+        "--with-libs is for --type binary: a bpf-object is loaded by the agent and needs no "
+        "shared libraries");
+  }
   return f;
 }
 
@@ -274,8 +303,30 @@ Result<BuildResult> buildSchedulerImage(const BuildOptions& o, const OpsNameRead
   r.labels = keys;
   r.annotations = o.annotations;
 
-  SK_ASSIGN_OR_RETURN(BuiltLayer layer, buildSingleFileLayer(path, content, mode));
-  SK_RETURN_IF_ERROR(selfCheck(layer, r.artifact));
+  std::vector<LayerEntry> entries = {{path, content, mode, {}}};
+  LibraryClosure libs;
+  if (o.withLibs) {
+    auto found = findSharedLibraries(o.file, path);
+    if (!found.isOk()) return found.status().withContext("--with-libs " + o.file);
+    libs = std::move(*found);
+    r.withLibs = true;
+    if (!libs.dynamic) {
+      r.notes.push_back(o.file + " is statically linked: --with-libs added nothing");
+    }
+    for (const auto& l : libs.libraries) {
+      entries.push_back({l.path, l.content, l.mode, {}});
+      for (const auto& link : l.links)
+        entries.push_back({link, {}, 0, relativeLinkTarget(link, l.path)});
+      r.libraries.push_back({l.name, l.path, l.links, static_cast<std::int64_t>(l.content.size()),
+                             l.digest, l.interpreter});
+    }
+  }
+  auto built = buildLayer(entries);
+  if (!built.isOk()) {
+    return o.withLibs ? built.status().withContext("--with-libs " + o.file) : built.status();
+  }
+  BuiltLayer layer = std::move(*built);
+  SK_RETURN_IF_ERROR(selfCheck(layer, r.artifact, libs.libraries));
   r.diffId = layer.diffId;
   r.layer = {std::string(oci::media::kOciLayerGzip),
              layer.digest,

@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <zlib.h>
 
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -48,21 +49,59 @@ Result<std::string> gzip(std::string_view in) {
   return out;
 }
 
+// "/usr/bin/x" → {"usr", "bin", "x"}; refuses relative paths, empty, "." and ".." components.
+Result<std::vector<std::string>> splitLayerPath(const std::string& p) {
+  if (p.size() < 2 || p.front() != '/') return invalidArgument("layer path must be absolute: " + p);
+  std::vector<std::string> parts;
+  std::size_t pos = 1;
+  while (pos <= p.size()) {
+    std::size_t next = p.find('/', pos);
+    if (next == std::string::npos) next = p.size();
+    std::string c = p.substr(pos, next - pos);
+    if (c.empty() || c == "." || c == "..") {
+      return invalidArgument("layer path must be normalised: " + p);
+    }
+    parts.push_back(std::move(c));
+    pos = next + 1;
+  }
+  return parts;
+}
+
 }  // namespace
 
-Result<BuiltLayer> buildSingleFileLayer(std::string_view pathInImage, std::string_view content,
-                                        unsigned mode) {
-  if (pathInImage.size() < 2 || pathInImage.front() != '/') {
-    return invalidArgument("layer path must be absolute: " + std::string(pathInImage));
+Result<BuiltLayer> buildLayer(const std::vector<LayerEntry>& entries) {
+  constexpr std::int64_t kMaxLayerBytes = std::int64_t{1} << 31;
+  // Path components → the entry there (-1: a parent directory). Ordered by components, so
+  // "usr" < "usr/bin" < "usr/bin/x" < "usr-x": parents always come before their children.
+  std::map<std::vector<std::string>, int> tree;
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const LayerEntry& e = entries[i];
+    SK_ASSIGN_OR_RETURN(std::vector<std::string> parts, splitLayerPath(e.path));
+    for (std::size_t n = 1; n < parts.size(); ++n) {
+      std::vector<std::string> dir(parts.begin(), parts.begin() + static_cast<long>(n));
+      auto [it, inserted] = tree.emplace(dir, -1);
+      if (!inserted && it->second >= 0) {
+        return invalidArgument("layer: " + entries[static_cast<std::size_t>(it->second)].path +
+                               " is a file, but " + e.path + " needs it to be a directory");
+      }
+    }
+    auto [it, inserted] = tree.emplace(parts, static_cast<int>(i));
+    if (!inserted) {
+      if (it->second < 0) {
+        return invalidArgument("layer: " + e.path + " is a directory of another entry");
+      }
+      return invalidArgument("layer: two entries for " + e.path);
+    }
+    if (e.symlinkTarget.empty()) {
+      if (e.content.size() > static_cast<std::size_t>(kMaxLayerBytes)) {
+        return invalidArgument(e.path + " is over 2 GiB; a scheduler should be far smaller");
+      }
+      total += static_cast<std::int64_t>(e.content.size());
+    }
   }
-  if (content.size() > (std::size_t{1} << 31)) {
-    return invalidArgument("the file is over 2 GiB; a scheduler should be far smaller");
-  }
-  std::string rel(pathInImage.substr(1));
-  // Parents first ("usr/", "usr/bin/"), as docker and buildah write them.
-  std::vector<std::string> dirs;
-  for (std::size_t pos = rel.find('/'); pos != std::string::npos; pos = rel.find('/', pos + 1)) {
-    dirs.push_back(rel.substr(0, pos + 1));
+  if (total > kMaxLayerBytes) {
+    return invalidArgument("the layer's files are over 2 GiB; a scheduler should be far smaller");
   }
 
   std::string tar;
@@ -73,8 +112,8 @@ Result<BuiltLayer> buildSingleFileLayer(std::string_view pathInImage, std::strin
       archive_write_open(a.get(), &tar, nullptr, appendToString, nullptr) != ARCHIVE_OK) {
     return archiveError(a.get(), "open");
   }
-  auto header = [&](const std::string& name, unsigned type, unsigned perm,
-                    std::int64_t size) -> Status {
+  auto header = [&](const std::string& name, unsigned type, unsigned perm, std::int64_t size,
+                    const std::string& linkTarget) -> Status {
     std::unique_ptr<struct archive_entry, EntryCloser> e(archive_entry_new());
     archive_entry_copy_pathname(e.get(), name.c_str());
     archive_entry_set_filetype(e.get(), type);
@@ -83,15 +122,29 @@ Result<BuiltLayer> buildSingleFileLayer(std::string_view pathInImage, std::strin
     archive_entry_set_gid(e.get(), 0);
     archive_entry_set_mtime(e.get(), 0, 0);
     archive_entry_set_size(e.get(), size);
+    if (!linkTarget.empty()) archive_entry_copy_symlink(e.get(), linkTarget.c_str());
     if (archive_write_header(a.get(), e.get()) != ARCHIVE_OK) return archiveError(a.get(), name);
     return Status::ok();
   };
-  for (const auto& d : dirs) SK_RETURN_IF_ERROR(header(d, AE_IFDIR, 0755, 0));
-  SK_RETURN_IF_ERROR(
-      header(rel, AE_IFREG, mode & 07777, static_cast<std::int64_t>(content.size())));
-  if (!content.empty() && archive_write_data(a.get(), content.data(), content.size()) !=
-                              static_cast<la_ssize_t>(content.size())) {
-    return archiveError(a.get(), rel);
+  for (const auto& [parts, index] : tree) {
+    std::string rel;
+    for (const auto& c : parts) rel += (rel.empty() ? "" : "/") + c;
+    if (index < 0) {
+      // Parents as "usr/", "usr/bin/", as docker and buildah write them.
+      SK_RETURN_IF_ERROR(header(rel + "/", AE_IFDIR, 0755, 0, {}));
+      continue;
+    }
+    const LayerEntry& e = entries[static_cast<std::size_t>(index)];
+    if (!e.symlinkTarget.empty()) {
+      SK_RETURN_IF_ERROR(header(rel, AE_IFLNK, 0777, 0, e.symlinkTarget));
+      continue;
+    }
+    SK_RETURN_IF_ERROR(
+        header(rel, AE_IFREG, e.mode & 07777, static_cast<std::int64_t>(e.content.size()), {}));
+    if (!e.content.empty() && archive_write_data(a.get(), e.content.data(), e.content.size()) !=
+                                  static_cast<la_ssize_t>(e.content.size())) {
+      return archiveError(a.get(), rel);
+    }
   }
   if (archive_write_close(a.get()) != ARCHIVE_OK) return archiveError(a.get(), "close");
 
@@ -101,6 +154,15 @@ Result<BuiltLayer> buildSingleFileLayer(std::string_view pathInImage, std::strin
   SK_ASSIGN_OR_RETURN(out.blob, gzip(tar));
   out.digest = oci::Digest::of(out.blob);
   return out;
+}
+
+Result<BuiltLayer> buildSingleFileLayer(std::string_view pathInImage, std::string_view content,
+                                        unsigned mode) {
+  LayerEntry e;
+  e.path = std::string(pathInImage);
+  e.content = content;
+  e.mode = mode;
+  return buildLayer({e});
 }
 
 }  // namespace schedkit::cli

@@ -352,6 +352,9 @@ INSTANTIATE_TEST_SUITE_P(
                  "io.schedkit.* labels come from", true},
         BadInput{"BadPlatform", [](BuildOptions& o, const ScratchDir&) { o.platform = "amd64"; },
                  "--platform", true},
+        BadInput{"WithLibsForABpfObject",
+                 [](BuildOptions& o, const ScratchDir&) { o.withLibs = true; },
+                 "--with-libs is for --type binary", true},
         BadInput{"DigestAsOutput",
                  [](BuildOptions& o, const ScratchDir& d) {
                    o.outputLayout = d / "out@sha256:" + std::string(64, 'a');

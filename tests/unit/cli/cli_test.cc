@@ -86,8 +86,9 @@ TEST_F(CliTest, HelpAndVersionExitZero) {
   EXPECT_NE(h.out.find("Exit status: 0 success, 1 failure, 2 usage error"), std::string::npos);
   auto bh = run({"image", "build", "--help"});
   EXPECT_EQ(bh.rc, kExitOk);
-  for (const char* flag : {"--type", "--file", "--path", "--name", "--version", "--kernel-min",
-                           "--arg", "--label", "--platform", "--annotations", "--output-layout"}) {
+  for (const char* flag :
+       {"--type", "--file", "--path", "--name", "--version", "--kernel-min", "--arg", "--label",
+        "--platform", "--annotations", "--with-libs", "--output-layout"}) {
     EXPECT_NE(bh.out.find(flag), std::string::npos) << flag;
   }
   for (const char* cmd : {"push", "inspect", "pull"}) {
@@ -151,6 +152,10 @@ INSTANTIATE_TEST_SUITE_P(
                   {"image", "build", "--type", "bpf-object", "--file", "FILE", "--label", "x",
                    "--output-layout", "OUT"},
                   "--label wants KEY=VALUE"},
+        UsageCase{"WithLibsForABpfObject",
+                  {"image", "build", "--type", "bpf-object", "--file", "FILE", "--with-libs",
+                   "--output-layout", "OUT"},
+                  "--with-libs is for --type binary"},
         UsageCase{"PushWithoutDest", {"image", "push", "OUT"}, "REFERENCE is required"},
         UsageCase{"PullWithoutCache", {"image", "pull", "reg.test/x:1"}, "--cache is required"},
         UsageCase{"BadPolicy",
@@ -204,6 +209,56 @@ TEST_F(CliTest, BuildPrintsTheImageAsJson) {
   EXPECT_NE(t.out.find("Built:"), std::string::npos) << t.out;
   EXPECT_NE(t.out.find("The agent would run:"), std::string::npos);
   EXPECT_NE(t.out.find("bpf-object"), std::string::npos);
+}
+
+TEST_F(CliTest, BuildWithLibsListsWhatItAdded) {
+  auto r = run({"-o", "json", "image", "build", "--type", "binary", "--file", "/bin/true", "--name",
+                "true", "--with-libs", "--output-layout", dir_ / "true:1"});
+  ASSERT_EQ(r.rc, kExitOk) << r.out << r.err;
+  json d = r.doc();
+  ASSERT_TRUE(d["libraries"].is_array()) << r.out;
+  if (d["libraries"].empty()) GTEST_SKIP() << "/bin/true is statically linked here";
+  json ld = d["libraries"][0];
+  EXPECT_EQ(ld["interpreter"], true);
+  EXPECT_EQ(ld["name"].get<std::string>().front(), '/');  // the PT_INTERP path
+  bool libc = false;
+  for (const auto& l : d["libraries"]) {
+    EXPECT_EQ(l.size(), 6u) << l;
+    EXPECT_TRUE(l["path"].is_string());
+    EXPECT_TRUE(l["links"].is_array());
+    EXPECT_TRUE(l["size"].is_number_integer());
+    EXPECT_EQ(l["digest"].get<std::string>().rfind("sha256:", 0), 0u);
+    libc |= l["name"] == "libc.so.6";
+  }
+  EXPECT_TRUE(libc) << r.out;
+  EXPECT_FALSE(d.contains("notes"));
+  // Text: the count and each file.
+  auto t = run({"image", "build", "--type", "binary", "--file", "/bin/true", "--name", "true",
+                "--with-libs", "--output-layout", dir_ / "true:1"});
+  ASSERT_EQ(t.rc, kExitOk) << t.err;
+  EXPECT_NE(t.out.find("Libraries:      " + std::to_string(d["libraries"].size()) + " ("),
+            std::string::npos)
+      << t.out;
+  EXPECT_NE(t.out.find("  " + ld["path"].get<std::string>() + " ("), std::string::npos) << t.out;
+  EXPECT_EQ(t.err, "");
+}
+
+TEST_F(CliTest, WithLibsOnAStaticBinaryNotesIt) {
+  writeFile(dir_ / "scx_static", testing::fakeElf({2, 2, 62, "", {}, "", "", ""}), 0755);
+  std::vector<std::string> a = {
+      "image",  "build",  "--type",      "binary",          "--file",         dir_ / "scx_static",
+      "--name", "static", "--with-libs", "--output-layout", dir_ / "static:1"};
+  auto t = run(a);
+  ASSERT_EQ(t.rc, kExitOk) << t.err;
+  EXPECT_EQ(t.err, "note: " + (dir_ / "scx_static") +
+                       " is statically linked: --with-libs added nothing\n");
+  EXPECT_NE(t.out.find("Libraries:      none (statically linked)"), std::string::npos) << t.out;
+  a.insert(a.begin(), {"-o", "json"});
+  auto j = run(a);
+  ASSERT_EQ(j.rc, kExitOk) << j.out;
+  EXPECT_EQ(j.err, "");
+  EXPECT_EQ(j.doc()["libraries"], json::array());
+  EXPECT_EQ(j.doc()["notes"].size(), 1u);
 }
 
 TEST_F(CliTest, BuildFailuresExitOne) {
