@@ -102,7 +102,16 @@ int runAgent(const AgentOptions& o) {
                           : o.secretsDir.empty() ? nullptr
                                                  : &dirSecrets;
 
-  AgentMetrics metrics(host);
+  std::optional<ScxStatsDeps> scxStats;
+  if (!o.scxStatsSocket.empty()) {
+    ScxStatsOptions so;
+    so.socketPath = o.scxStatsSocket;
+    so.timeout = o.scxStatsTimeout;
+    scxStats.emplace(ScxStatsDeps{std::make_unique<UnixScxStatsTransport>(hostFs, clock, so),
+                                  hostFs, clock, log.with({{"component", "scx_stats"}}),
+                                  so.maxSamples});
+  }
+  AgentMetrics metrics(host, std::move(scxStats));
   if (!o.metricsAddress.empty()) {
     if (Status m = metrics.serve(o.metricsAddress); !m.isOk()) {
       log.error("cannot serve metrics", {{"error", m}});

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
+#include "schedkit/common/duration.h"
+
 namespace schedkit::agent {
 
 Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
@@ -22,7 +24,7 @@ Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
       "--detach-on-exit detaches it first.",
       "schedkit-agent"};
   app.get_formatter()->column_width(34);
-  std::string logFormat = "text", logLevel = "info";
+  std::string logFormat = "text", logLevel = "info", scxStatsTimeout = "1s";
   if (const char* n = std::getenv("NODE_NAME")) o.nodeName = n;
   app.add_option("--policy-file", o.policyFile,
                  "SchedulerPolicy YAML/JSON file, or a directory of them (standalone mode)");
@@ -59,6 +61,14 @@ Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
   app.add_option("--metrics-address", o.metricsAddress,
                  "Serve Prometheus metrics on HOST:PORT/metrics (empty: off)")
       ->capture_default_str();
+  app.add_option("--scx-stats-socket", o.scxStatsSocket,
+                 "Where scx schedulers (scx_lavd, scx_rusty, ...) serve scx_stats, a host path; "
+                 "at scrape time the running scheduler's stats become schedkit_scx_* metrics "
+                 "(empty: off)")
+      ->capture_default_str();
+  app.add_option("--scx-stats-timeout", scxStatsTimeout,
+                 "How long one scx_stats request may take (connect, send, read), e.g. 500ms")
+      ->capture_default_str();
   app.set_version_flag("--version", "schedkit-agent 0.1.0");
   try {
     app.parse(argc, argv);
@@ -75,6 +85,12 @@ Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
   auto ll = parseLogLevel(logLevel);
   if (!ll.isOk()) return invalidArgument("--log-level: " + ll.status().message() + "\n");
   o.logLevel = *ll;
+  auto st = parseDuration(scxStatsTimeout);
+  if (!st.isOk()) return invalidArgument("--scx-stats-timeout: " + st.status().message() + "\n");
+  if (*st <= Duration::zero() || *st > std::chrono::seconds(30)) {
+    return invalidArgument("--scx-stats-timeout must be more than 0 and at most 30s\n");
+  }
+  o.scxStatsTimeout = *st;
   if (o.nodeName.empty()) {
     char host[256] = {};
     if (::gethostname(host, sizeof host - 1) == 0) o.nodeName = host;

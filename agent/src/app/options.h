@@ -28,6 +28,9 @@ struct AgentOptions {
   std::vector<std::string> registryCas;         // HOST=CA_FILE
   std::string secretsDir;                      // standalone: DIR/<secret>/<key>
   std::string metricsAddress = "0.0.0.0:9477";  // Prometheus /metrics; "" turns it off
+  // The running scheduler's scx_stats socket (a host path), read at scrape time; "" turns it off.
+  std::string scxStatsSocket = "/run/scx/root/stats";
+  Duration scxStatsTimeout = std::chrono::seconds(1);
 };
 
 // Parses argv. Returns the options, or a Status whose message is what to print: for --help and

@@ -10,6 +10,7 @@
 
 #include <mutex>
 
+#include "metrics/scx_stats_collector.h"
 #include "node/node_engine.h"
 
 namespace schedkit::agent {
@@ -68,9 +69,10 @@ const policy::NodePhase kPhases[] = {
 }  // namespace
 
 struct AgentMetrics::Impl {
-  explicit Impl(SchedExtHost& host)
+  Impl(SchedExtHost& host, std::optional<ScxStatsDeps> scxDeps)
       : registry(std::make_shared<prometheus::Registry>()),
         collector(std::make_shared<SchedExtCollector>(host)),
+        scx(scxDeps ? std::make_shared<ScxStatsCollector>(std::move(*scxDeps)) : nullptr),
         phase(prometheus::BuildGauge().Name("schedkit_node_phase").Help("1 for the node's current phase").Register(*registry)),
         info(prometheus::BuildGauge().Name("schedkit_scheduler_info").Help("1 while a schedkit scheduler runs").Register(*registry)),
         restarts(prometheus::BuildGauge().Name("schedkit_scheduler_restarts").Help("Restarts of the current policy revision").Register(*registry).Add({})),
@@ -81,6 +83,7 @@ struct AgentMetrics::Impl {
   }
   std::shared_ptr<prometheus::Registry> registry;
   std::shared_ptr<SchedExtCollector> collector;
+  std::shared_ptr<ScxStatsCollector> scx;  // null: scx_stats are not read
   prometheus::Family<prometheus::Gauge>& phase;
   prometheus::Family<prometheus::Gauge>& info;
   prometheus::Gauge& restarts;
@@ -93,7 +96,9 @@ struct AgentMetrics::Impl {
   std::mutex mu;
 };
 
-AgentMetrics::AgentMetrics(SchedExtHost& host) : impl_(std::make_unique<Impl>(host)) {}
+AgentMetrics::AgentMetrics(SchedExtHost& host) : AgentMetrics(host, std::nullopt) {}
+AgentMetrics::AgentMetrics(SchedExtHost& host, std::optional<ScxStatsDeps> scx)
+    : impl_(std::make_unique<Impl>(host, std::move(scx))) {}
 AgentMetrics::~AgentMetrics() = default;
 
 Status AgentMetrics::serve(const std::string& addr) {
@@ -104,10 +109,12 @@ Status AgentMetrics::serve(const std::string& addr) {
   }
   impl_->exposer->RegisterCollectable(impl_->registry);
   impl_->exposer->RegisterCollectable(impl_->collector);
+  if (impl_->scx) impl_->exposer->RegisterCollectable(impl_->scx);
   return Status::ok();
 }
 
 void AgentMetrics::onStatus(const policy::SchedulerNodeStateStatus& st) {
+  if (impl_->scx) impl_->scx->onStatus(st);
   std::lock_guard lk(impl_->mu);
   for (auto p : kPhases) impl_->phaseGauges[static_cast<int>(p)]->Set(p == st.phase ? 1 : 0);
   impl_->restarts.Set(st.restarts);
@@ -138,10 +145,18 @@ void AgentMetrics::onDetectLatency(Duration d) {
 }
 
 std::string AgentMetrics::render() const {
-  std::lock_guard lk(impl_->mu);
-  auto families = impl_->registry->Collect();
-  auto more = impl_->collector->Collect();
-  families.insert(families.end(), more.begin(), more.end());
+  std::vector<prometheus::MetricFamily> families;
+  {
+    std::lock_guard lk(impl_->mu);
+    families = impl_->registry->Collect();
+    auto more = impl_->collector->Collect();
+    families.insert(families.end(), more.begin(), more.end());
+  }
+  // Outside the lock: a slow stats socket must not hold up onStatus().
+  if (impl_->scx) {
+    auto more = impl_->scx->Collect();
+    families.insert(families.end(), more.begin(), more.end());
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

@@ -1,9 +1,11 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "host/sched_ext_host.h"
+#include "metrics/scx_stats.h"
 #include "schedkit/common/clock.h"
 #include "schedkit/policy/types.h"
 
@@ -26,9 +28,13 @@ struct NodeEventRecord;
 //   schedkit_fallback_detection_seconds            kmsg timestamp → node state published
 //   schedkit_sched_ext_enabled, _switch_all, _enable_seq, _nr_rejected, _hotplug_seq
 //   schedkit_sched_ext_events{event}               root/events counters (6.15+)
+// With ScxStatsDeps, also the running scheduler's own scx_stats (scx_stats_collector.h):
+//   schedkit_scx_<field>{policy,image_digest,kernel_release,scheduler[,key]}
+//   schedkit_scx_stats_up, schedkit_scx_stats_read_seconds, schedkit_scx_stats_errors_total{reason}
 class AgentMetrics {
  public:
   explicit AgentMetrics(SchedExtHost& host);
+  AgentMetrics(SchedExtHost& host, std::optional<ScxStatsDeps> scx);
   ~AgentMetrics();
   // Serves /metrics on addr ("0.0.0.0:9477"). Errors name the address.
   Status serve(const std::string& addr);
