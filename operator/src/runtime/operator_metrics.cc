@@ -1,5 +1,8 @@
 #include "runtime/operator_metrics.h"
 
+#include <deque>
+#include <iterator>
+
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
@@ -21,7 +24,8 @@ class SnapshotCollector final : public prometheus::Collectable {
       std::lock_guard lk(mu);
       s = snap;
     }
-    std::vector<MetricFamily> out;
+    // A deque: family() hands out references that later family() calls must not invalidate.
+    std::deque<MetricFamily> out;
     auto family = [&](const char* name, const char* help, MetricType t) -> MetricFamily& {
       out.push_back({name, help, t, {}});
       return out.back();
@@ -80,7 +84,7 @@ class SnapshotCollector final : public prometheus::Collectable {
         add(admitted, st.rollout->admittedBelow, {{"policy", name}});
       }
     }
-    return out;
+    return {std::make_move_iterator(out.begin()), std::make_move_iterator(out.end())};
   }
 
   mutable std::mutex mu;
