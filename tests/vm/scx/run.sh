@@ -24,6 +24,15 @@ done
   --push "$REGISTRY_HOST/scx" >"$work/images" || exit 125
 cat "$work/images"
 version=$("$root/hack/scx.sh" --print-version)
+# Each image as the agent will read it, from the registry.
+declare -A ops=([scx_lavd]=lavd [scx_bpfland]=bpfland [scx_rusty]=rusty)
+for n in scx_lavd scx_bpfland scx_rusty; do
+  got=$("$skctl" -o json image inspect "$REGISTRY_HOST/scx/$n:$version" |
+    jq -r '.artifact | "\(.type) \(.path) \(.opsName) \(.version) \(.kernelMin)"')
+  want="binary /usr/bin/$n ${ops[$n]} $version 6.12"
+  [ "$got" = "$want" ] || { echo "FAIL: image inspect $n: got '$got', want '$want'" >&2; exit 1; }
+  echo "ok: image inspect $n: $got"
+done
 lavd=$("$root/hack/scx.sh" scx_lavd | cut -d' ' -f2)
 "$skctl" -o json image build --type binary --with-libs --file "$lavd" --name lavd \
   --version "$version" --kernel-min 99.0 --platform linux/amd64 \
