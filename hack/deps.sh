@@ -19,7 +19,7 @@ BUILD_PKGS=(
 BACKPORT_PKGS=(libbpf-dev bpftool)
 TEST_PKGS=(
   qemu-system-x86 busybox-static cpio zstd xz-utils kmod crun
-  docker-registry skopeo apache2-utils openssl iproute2 jq
+  docker-registry skopeo apache2-utils openssl iproute2 jq prometheus python3-yaml
 )
 
 pkgs=("${BUILD_PKGS[@]}")
