@@ -1,5 +1,6 @@
 #include "app/agent.h"
 
+#include "grpc/event_hub.h"
 #include "node/desired.h"
 #include "schedkit/policy/encode.h"
 
@@ -26,10 +27,12 @@ Agent::Agent(AgentDeps deps, AgentOptions opts)
                        writeStateFile(st);
                        if (kubeWriter_) kubeWriter_->update(st);
                        if (d_.metrics) d_.metrics->onStatus(st);
+                       if (d_.events) d_.events->onStatus(st);
                      },
                      [this](const NodeEventRecord& e) {
                        if (eventSink_) eventSink_->record(e);
                        if (d_.metrics) d_.metrics->onEvent(e);
+                       if (d_.events) d_.events->onEvent(e);
                      },
                      [this](const policy::ExitRecord& e) {
                        if (d_.metrics) d_.metrics->onExit(e);

@@ -19,6 +19,10 @@
 
 namespace schedkit::agent {
 
+namespace grpcapi {
+class EventHub;
+}
+
 // Everything the agent touches, built by runAgent() from the real world or by a test from fakes.
 struct AgentDeps {
   Clock& clock;
@@ -33,6 +37,7 @@ struct AgentDeps {
   SecretSource* secrets = nullptr;       // image pull secrets and cosign keys
   kube::Client* kubeClient = nullptr;    // null: standalone (AgentOptions::policyFile)
   AgentMetrics* metrics = nullptr;
+  grpcapi::EventHub* events = nullptr;  // the gRPC API's watchers
 };
 
 // The node agent: a policy source (files or the API server), the node engine, image

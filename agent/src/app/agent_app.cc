@@ -1,6 +1,7 @@
 #include "app/agent_app.h"
 
 #include <csignal>
+#include <filesystem>
 #include <memory>
 
 #include "app/agent.h"
@@ -11,6 +12,8 @@
 #include "attach/bpf_object_attacher.h"
 #include "attach/command_runner.h"
 #include "attach/process_attacher.h"
+#include "grpc/agent_service.h"
+#include "grpc/server.h"
 #include "host/sysfs_sched_ext_host.h"
 #include "node/desired.h"
 #include "node/node_engine.h"
@@ -118,13 +121,42 @@ int runAgent(const AgentOptions& o) {
       return 1;
     }
   }
+  grpcapi::EventHub events(clock);
   Agent agent(AgentDeps{clock, random, loop, localFs, log, host, &bpf, &proc, &puller, secrets,
-                        kubeClient.get(), &metrics},
+                        kubeClient.get(), &metrics, &events},
               o);
   if (Status st = agent.start(); !st.isOk()) {
     log.error("cannot start", {{"error", st}});
     return 1;
   }
+
+  // ---- the gRPC API (schedkitctl node ...) ----
+  grpcapi::LoopNodeAccess nodeAccess(loop, clock,
+                                     [&agent]() -> const policy::SchedulerNodeStateStatus& {
+                                       return agent.engine().status();
+                                     });
+  Logger grpcLog = log.with({{"component", "grpc"}});
+  grpcapi::AgentServiceImpl service(
+      grpcapi::AgentServiceDeps{nodeAccess, events, localFs, clock, grpcLog},
+      grpcapi::AgentServiceOptions{
+          .nodeName = o.nodeName,
+          .standalone = standalone,
+          // The files go through localFs (rooted at /): the directory the policy source reads.
+          .policyPath = standalone ? std::filesystem::absolute(o.policyFile).string() : ""});
+  std::unique_ptr<grpcapi::GrpcServer> grpcServer;
+  if (!o.grpcSocket.empty()) {
+    auto gs = grpcapi::GrpcServer::start({.socketPath = o.grpcSocket}, &service, grpcLog);
+    if (!gs.isOk()) {
+      log.error("cannot serve the gRPC API", {{"error", gs.status()}});
+      return 1;
+    }
+    grpcServer = std::move(gs).value();
+  }
+  auto stopGrpc = [&] {
+    events.close();
+    nodeAccess.close();
+    if (grpcServer) grpcServer->shutdown(std::chrono::seconds(1));
+  };
 
   bool stopping = false;
   onSignal = [&](int signo) {
@@ -147,6 +179,7 @@ int runAgent(const AgentOptions& o) {
                              {"state_dir", o.stateDir},
                              {"host_root", o.hostRoot}});
   Status run = loop.run();
+  stopGrpc();
   agent.stopBackground();
   if (!run.isOk()) {
     log.error("event loop failed", {{"error", run}});

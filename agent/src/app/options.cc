@@ -69,6 +69,10 @@ Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
   app.add_option("--scx-stats-timeout", scxStatsTimeout,
                  "How long one scx_stats request may take (connect, send, read), e.g. 500ms")
       ->capture_default_str();
+  app.add_option("--grpc-socket", o.grpcSocket,
+                 "Serve the gRPC API (schedkitctl node status|events|attach|detach) on this unix "
+                 "socket, mode 0600 (root only); empty: off")
+      ->capture_default_str();
   app.set_version_flag("--version", "schedkit-agent 0.1.0");
   try {
     app.parse(argc, argv);
@@ -98,6 +102,9 @@ Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
   if (o.nodeName.empty()) return invalidArgument("--node-name is required (no hostname)\n");
   if (!o.policyFile.empty() && !o.kubeconfig.empty()) {
     return invalidArgument("--policy-file (standalone) and --kubeconfig (cluster) exclude each other\n");
+  }
+  if (!o.grpcSocket.empty() && o.grpcSocket[0] != '/') {
+    return invalidArgument("--grpc-socket must be an absolute path\n");
   }
   if (o.imageCache.empty()) o.imageCache = o.stateDir + "/images";
   for (const auto& rc : o.registryCas) {

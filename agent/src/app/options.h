@@ -31,6 +31,8 @@ struct AgentOptions {
   // The running scheduler's scx_stats socket (a host path), read at scrape time; "" turns it off.
   std::string scxStatsSocket = "/run/scx/root/stats";
   Duration scxStatsTimeout = std::chrono::seconds(1);
+  // The gRPC API (schedkitctl node ...) on a root-only unix socket; "" turns it off.
+  std::string grpcSocket = "/run/schedkit/agent.sock";
 };
 
 // Parses argv. Returns the options, or a Status whose message is what to print: for --help and

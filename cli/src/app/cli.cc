@@ -10,6 +10,7 @@
 #include "app/output.h"
 #include "image/fetch.h"
 #include "image/push.h"
+#include "node/node_command.h"
 #include "schedkit/common/logger.h"
 #include "schedkit/oci/image_store.h"
 #include "schedkit/oci/store.h"
@@ -27,6 +28,9 @@ Examples:
   schedkitctl image push ./simple-oci:1.0 registry.example.com/scx/simple:1.0
   schedkitctl image inspect registry.example.com/scx/simple:1.0 --verify-key cosign.pub
   schedkitctl image pull registry.example.com/scx/simple:1.0 --cache /tmp/schedkit-images
+  sudo schedkitctl node status
+  sudo schedkitctl node attach --host-path /opt/sched/scx_simple.bpf.o --wait 60s
+  sudo schedkitctl -o json node events --follow
 
 Exit status: 0 success, 1 failure, 2 usage error.)";
 
@@ -188,7 +192,7 @@ int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
            const CliDeps& deps) {
   CLI::App app{
       "schedkitctl: packages sched_ext schedulers as OCI images (the schedkit image convention)\n"
-      "and fetches them exactly as the schedkit agent does.",
+      "and fetches them exactly as the schedkit agent does; talks to a node's agent (node ...).",
       "schedkitctl"};
   app.footer(kExamples);
   app.get_formatter()->column_width(36);
@@ -297,6 +301,9 @@ int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
       ->check(CLI::ExistingFile);
   addRegistryFlags(pull, pullReg);
 
+  NodeFlags nodeFlags;
+  NodeCommands node = addNodeCommands(app, nodeFlags);
+
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
   try {
@@ -321,6 +328,9 @@ int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
     return kExitUsage;
   }
 
+  if (int rc = runNodeCommand(node, nodeFlags, common.output == "json", out, err); rc >= 0) {
+    return rc;
+  }
   Runner r(out, err, deps, common);
   if (build->parsed()) return r.build(bo);
   if (push->parsed()) return r.push(pushSrc, pushDest, pushReg);

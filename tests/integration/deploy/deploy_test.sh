@@ -415,7 +415,7 @@ EOF
   # As the DaemonSet runs it, but with a kubeconfig instead of the in-cluster token, and this
   # host's own / as the host root (no sched_ext here, so the node is Incompatible).
   NODE_NAME=deploy-it-agent "$bin" --kubeconfig "$kc" --namespace "$ns" --state-dir "$work/state" \
-    --host-root / --log-format text "${extra[@]}" >"$work/agent.log" 2>&1 &
+    --host-root / --grpc-socket "$work/agent.sock" --log-format text "${extra[@]}" >"$work/agent.log" 2>&1 &
   pid=$!
   for ((i = 0; i < 100; i++)); do
     phase=$(k get sns deploy-it-agent -o jsonpath='{.status.phase}' 2>/dev/null || true)
