@@ -7,15 +7,21 @@
 #   ./hack/demo.sh --cluster                    cluster mode: a local kube-apiserver + etcd and an
 #                                               OCI registry on this machine, the VM as a node,
 #                                               kubectl applying policies that name images
+#   ./hack/demo.sh --scx [scx_lavd|scx_bpfland|scx_rusty]
+#                                               a real scx scheduler (default scx_lavd), built
+#                                               from crates.io (first time ~5 min), packaged as
+#                                               an image, pulled and run by the agent
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
 
-kernel=6.18 cluster=
+kernel=6.18 cluster= scx=
 while [ $# -gt 0 ]; do
   case $1 in
     --kernel) kernel=$2; shift 2 ;;
     --cluster) cluster=1; shift ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --scx) scx=scx_lavd; shift
+      if [ $# -gt 0 ] && [[ $1 == scx_* ]]; then scx=$1; shift; fi ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -29,6 +35,29 @@ cmake -S "$SCHEDKIT_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
   { cat "$build/schedkit-configure.log"; die "cmake configure failed"; }
 cmake --build "$build" -j "$(nproc)" --target schedkit-agent schedkitctl testsched_objects \
   >"$build/schedkit-build.log" 2>&1 || { tail -40 "$build/schedkit-build.log"; die "build failed"; }
+
+if [ -n "$scx" ]; then
+  reg_dir=$build/registry-scx
+  trap '"$SCHEDKIT_ROOT/hack/testenv/registry-down.sh" --dir "$reg_dir" --purge >/dev/null 2>&1 || true' EXIT
+  log "building $scx from crates.io with cargo (first time ~5 min for all three; then cached)"
+  "$SCHEDKIT_ROOT/hack/scx.sh" "$scx" >/dev/null
+  "$SCHEDKIT_ROOT/hack/testenv/registry-up.sh" --dir "$reg_dir" --plain >/dev/null
+  # shellcheck disable=SC1091
+  source "$reg_dir/env"
+  ref=$("$SCHEDKIT_ROOT/hack/scx-images.sh" --schedkitctl "$build/cli/schedkitctl" \
+    --out "$build/images" --push "$REGISTRY_HOST/scx" "$scx" | awk '{print $3}')
+  log "pushed $ref"
+  "$build/cli/schedkitctl" image inspect "$ref" >&2
+  tag=$REGISTRY_GUEST_HOST/scx/$scx:$("$SCHEDKIT_ROOT/hack/scx.sh" --print-version)
+  log "booting Debian's $kernel sched_ext kernel in qemu (TCG)"
+  out=$("$SCHEDKIT_ROOT/hack/vm/run.sh" --kernel "$kernel" --timeout 600 -v --net --mem 1536 \
+    --env "IMAGE=$tag" --env "REGISTRY=$REGISTRY_GUEST_HOST" --env "SCHED=$scx" \
+    --bin "$build/agent/schedkit-agent" --bin "$(command -v jq)" --bin "$(command -v crun)" \
+    -- "$SCHEDKIT_ROOT/hack/demo/scx.sh")
+  [ "$(echo "$out" | tail -1)" = FallenBack ] || die "the demo did not reach FallenBack"
+  log "done"
+  exit 0
+fi
 
 if [ -n "$cluster" ]; then
   # A control plane and a registry on this machine; the VM reaches both at 10.0.2.2.
