@@ -39,6 +39,10 @@ Agent::Agent(AgentDeps deps, AgentOptions opts)
                      },
                      [this](Duration d) {
                        if (d_.metrics) d_.metrics->onDetectLatency(d);
+                     },
+                     d_.runqProbe,
+                     [this](const RunqLatencyReport& r) {
+                       if (d_.metrics) d_.metrics->onRunqLatency(r);
                      }},
       eo);
   if (d_.puller != nullptr) {

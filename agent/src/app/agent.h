@@ -38,6 +38,7 @@ struct AgentDeps {
   kube::Client* kubeClient = nullptr;    // null: standalone (AgentOptions::policyFile)
   AgentMetrics* metrics = nullptr;
   grpcapi::EventHub* events = nullptr;  // the gRPC API's watchers
+  RunqLatencyProbe* runqProbe = nullptr;  // null: spec.health.runqueueLatency is not evaluated
 };
 
 // The node agent: a policy source (files or the API server), the node engine, image

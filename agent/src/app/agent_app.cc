@@ -25,6 +25,7 @@
 #include "schedkit/os/event_loop.h"
 #include "schedkit/policy/encode.h"
 #include "schedkit/policy/selector.h"
+#include "telemetry/runqlat_probe.h"
 
 namespace schedkit::agent {
 
@@ -122,8 +123,11 @@ int runAgent(const AgentOptions& o) {
     }
   }
   grpcapi::EventHub events(clock);
+  // Loaded only while a policy sets spec.health.runqueueLatency.
+  Logger runqLog = log.with({{"component", "runqlat"}});
+  RunqLatencyProbePtr runqProbe = makeBpfRunqLatencyProbe(runqLog);
   Agent agent(AgentDeps{clock, random, loop, localFs, log, host, &bpf, &proc, &puller, secrets,
-                        kubeClient.get(), &metrics, &events},
+                        kubeClient.get(), &metrics, &events, runqProbe.get()},
               o);
   if (Status st = agent.start(); !st.isOk()) {
     log.error("cannot start", {{"error", st}});

@@ -12,6 +12,7 @@
 
 #include "metrics/scx_stats_collector.h"
 #include "node/node_engine.h"
+#include "telemetry/runqlat_monitor.h"
 
 namespace schedkit::agent {
 
@@ -78,7 +79,11 @@ struct AgentMetrics::Impl {
         restarts(prometheus::BuildGauge().Name("schedkit_scheduler_restarts").Help("Restarts of the current policy revision").Register(*registry).Add({})),
         exits(prometheus::BuildCounter().Name("schedkit_scheduler_exits_total").Help("Scheduler exits the agent saw, by exit kind").Register(*registry)),
         events(prometheus::BuildCounter().Name("schedkit_node_events_total").Help("Node events, by reason").Register(*registry)),
-        latency(prometheus::BuildHistogram().Name("schedkit_fallback_detection_seconds").Help("From the kernel's kmsg timestamp of an ejection to the node state being published").Register(*registry).Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5})) {
+        latency(prometheus::BuildHistogram().Name("schedkit_fallback_detection_seconds").Help("From the kernel's kmsg timestamp of an ejection to the node state being published").Register(*registry).Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5})),
+        runqHist(prometheus::BuildHistogram().Name("schedkit_runqueue_latency_seconds").Help("How long runnable tasks waited in a run queue before running (wakeup or preemption to switch-in), measured while a policy sets spec.health.runqueueLatency").Register(*registry)),
+        runqP99(prometheus::BuildGauge().Name("schedkit_runqueue_latency_p99_seconds").Help("Run-queue latency p99 over the policy's spec.health.runqueueLatency.window").Register(*registry)),
+        runqBreached(prometheus::BuildGauge().Name("schedkit_runqueue_latency_slo_breached").Help("1 when the run-queue latency p99 over the window exceeded the policy's spec.health.runqueueLatency.p99").Register(*registry)),
+        runqErrors(prometheus::BuildCounter().Name("schedkit_runqueue_latency_probe_errors_total").Help("Failed loads and reads of the run-queue latency probe, and malformed histograms, by reason").Register(*registry)) {
     for (auto p : kPhases) phaseGauges[static_cast<int>(p)] = &phase.Add({{"phase", policy::toString(p)}});
   }
   std::shared_ptr<prometheus::Registry> registry;
@@ -90,6 +95,14 @@ struct AgentMetrics::Impl {
   prometheus::Family<prometheus::Counter>& exits;
   prometheus::Family<prometheus::Counter>& events;
   prometheus::Histogram& latency;
+  prometheus::Family<prometheus::Histogram>& runqHist;
+  prometheus::Family<prometheus::Gauge>& runqP99;
+  prometheus::Family<prometheus::Gauge>& runqBreached;
+  prometheus::Family<prometheus::Counter>& runqErrors;
+  prometheus::Histogram* runqHistogram = nullptr;  // made on the first report
+  std::string runqPolicy;                          // whose p99/breached series exist
+  prometheus::Gauge* runqP99Gauge = nullptr;
+  prometheus::Gauge* runqBreachedGauge = nullptr;
   prometheus::Gauge* phaseGauges[8] = {};
   prometheus::Gauge* infoGauge = nullptr;
   std::unique_ptr<prometheus::Exposer> exposer;
@@ -142,6 +155,30 @@ void AgentMetrics::onEvent(const NodeEventRecord& e) {
 void AgentMetrics::onDetectLatency(Duration d) {
   std::lock_guard lk(impl_->mu);
   impl_->latency.Observe(std::chrono::duration<double>(d).count());
+}
+
+void AgentMetrics::onRunqLatency(const RunqLatencyReport& r) {
+  std::lock_guard lk(impl_->mu);
+  Impl& m = *impl_;
+  if (!r.errorReason.empty()) m.runqErrors.Add({{"reason", r.errorReason}}).Increment();
+  if (r.policy != m.runqPolicy) {
+    if (m.runqP99Gauge != nullptr) m.runqP99.Remove(m.runqP99Gauge);
+    if (m.runqBreachedGauge != nullptr) m.runqBreached.Remove(m.runqBreachedGauge);
+    m.runqP99Gauge = m.runqBreachedGauge = nullptr;
+    m.runqPolicy = r.policy;
+    if (!r.policy.empty()) {
+      m.runqP99Gauge = &m.runqP99.Add({{"policy", r.policy}});
+      m.runqBreachedGauge = &m.runqBreached.Add({{"policy", r.policy}});
+    }
+  }
+  if (r.policy.empty()) return;
+  if (m.runqHistogram == nullptr) m.runqHistogram = &m.runqHist.Add({}, runqBucketBoundsSeconds());
+  if (r.delta.slots.size() == kRunqlatSlots && r.delta.count() > 0) {
+    std::vector<double> inc(r.delta.slots.begin(), r.delta.slots.end());
+    m.runqHistogram->ObserveMultiple(inc, static_cast<double>(r.delta.totalNs) / 1e9);
+  }
+  if (r.p99) m.runqP99Gauge->Set(std::chrono::duration<double>(*r.p99).count());
+  if (r.error.empty()) m.runqBreachedGauge->Set(r.breached ? 1 : 0);
 }
 
 std::string AgentMetrics::render() const {

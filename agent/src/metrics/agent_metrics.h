@@ -17,6 +17,7 @@ class Exposer;
 namespace schedkit::agent {
 
 struct NodeEventRecord;
+struct RunqLatencyReport;
 
 // The agent's Prometheus metrics. Fed from what the node engine publishes (status, events,
 // detection latency); the kernel's own counters (/sys/kernel/sched_ext) are read at scrape time.
@@ -28,6 +29,11 @@ struct NodeEventRecord;
 //   schedkit_fallback_detection_seconds            kmsg timestamp → node state published
 //   schedkit_sched_ext_enabled, _switch_all, _enable_seq, _nr_rejected, _hotplug_seq
 //   schedkit_sched_ext_events{event}               root/events counters (6.15+)
+//   schedkit_runqueue_latency_seconds              wakeup → run latency (log2 buckets), while
+//                                                  a policy sets spec.health.runqueueLatency
+//   schedkit_runqueue_latency_p99_seconds{policy}  p99 over the policy's window
+//   schedkit_runqueue_latency_slo_breached{policy} 1 when that p99 exceeded the SLO
+//   schedkit_runqueue_latency_probe_errors_total{reason}  attach | read | malformed
 // With ScxStatsDeps, also the running scheduler's own scx_stats (scx_stats_collector.h):
 //   schedkit_scx_<field>{policy,image_digest,kernel_release,scheduler[,key]}
 //   schedkit_scx_stats_up, schedkit_scx_stats_read_seconds, schedkit_scx_stats_errors_total{reason}
@@ -43,6 +49,7 @@ class AgentMetrics {
   void onEvent(const NodeEventRecord& e);
   void onExit(const policy::ExitRecord& e);
   void onDetectLatency(Duration d);
+  void onRunqLatency(const RunqLatencyReport& r);
 
   // The text exposition, for tests.
   std::string render() const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "schedkit/common/duration.h"
 
@@ -41,7 +42,19 @@ ExitAction decideExitAction(ExitKind kind, bool weStoppedIt) {
 }
 
 NodeEngine::NodeEngine(NodeEngineDeps deps, NodeEngineOptions opts)
-    : d_(std::move(deps)), o_(std::move(opts)) {}
+    : d_(std::move(deps)), o_(std::move(opts)) {
+  if (d_.runqProbe != nullptr) {
+    runq_ = std::make_unique<RunqLatencyMonitor>(
+        RunqLatencyMonitor::Deps{d_.clock, d_.log, *d_.runqProbe,
+                                 [this](const RunqLatencyReport& r) {
+                                   if (d_.onRunqLatency) d_.onRunqLatency(r);
+                                 },
+                                 [this](const RunqSloBreach& b) { onSloBreach(b); }},
+        o_.runqLatency);
+  }
+}
+
+NodeEngine::~NodeEngine() = default;
 
 Attacher* NodeEngine::attacherFor(SchedulerType t) {
   return t == SchedulerType::kBpfObject ? d_.bpfAttacher : d_.processAttacher;
@@ -116,6 +129,7 @@ void NodeEngine::adopt() {
                                              st->enableSeq, formatRfc3339(d_.clock.wallNow())};
     recordEvent("Normal", "Adopted",
                 "re-adopted scheduler " + rec->opsName + " left running by a previous agent");
+    if (runq_) runq_->beginEvaluation();
     saveAttachment();
     return;
   }
@@ -337,6 +351,7 @@ void NodeEngine::checkConfirm() {
   recordEvent("Normal", "Attached",
               "scheduler " + c.a.opsName + " enabled (enable_seq " + std::to_string(c.enableSeq) +
                   (st->switchAll ? "" : ", partial") + ")");
+  if (runq_) runq_->beginEvaluation();
   reconcile();
 }
 
@@ -354,6 +369,50 @@ void NodeEngine::onStartupTimeout() {
                      formatDuration(desired_ ? desired_->health.startupTimeout : Duration{}) +
                      (tail.empty() ? "" : ": " + tail);
   handleExit(std::move(x));
+}
+
+// ---- the run-queue latency SLO (spec.health.runqueueLatency) ----
+
+void NodeEngine::syncRunqGuard() {
+  if (!runq_) return;
+  // The probe is loaded only while the desired policy asks for the guard, on a node that can
+  // run it; otherwise it is detached and costs nothing.
+  bool want = desired_ && desired_->health.runqueueLatency && caps_.compatible() &&
+              desired_->blockedReason.empty();
+  runq_->configure(want ? desired_->policy : "",
+                   want ? desired_->health.runqueueLatency : std::nullopt);
+}
+
+void NodeEngine::onSloBreach(const RunqSloBreach& b) {
+  if (!current_ || !current_->confirmed || current_->stopping || current_->gone) return;
+  auto msecs = [](Duration d) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", std::chrono::duration<double, std::milli>(d).count());
+    return std::string(buf) + " ms";
+  };
+  Current c = *current_;
+  std::string what = c.a.opsName.empty() ? c.policy : c.a.opsName;
+  ExitInfo x;
+  x.kind = ExitKind::kNone;
+  x.ops = c.a.opsName;
+  x.record.kindName = "SLO_BREACH";
+  x.record.reason = "run-queue latency p99 " + msecs(b.p99) + " over " + formatDuration(b.window) +
+                    " exceeded the SLO of " + msecs(b.limit);
+  x.record.message = std::to_string(b.samples) + " wakeups measured in the window; " + what +
+                     " was detached by schedkit";
+  // Forget the scheduler before detaching it: the kernel's "unregistered from user space" for
+  // this instance (and a binary's exit) must not be taken for a second exit.
+  clearCurrent();
+  status_.active.reset();
+  if (Attacher* att = attacherFor(c.a.type)) {
+    bool kill = c.a.type != SchedulerType::kBpfObject;  // nothing waits for a graceful exit now
+    if (att->running(c.a)) {
+      Status s = att->stop(c.a, kill);
+      if (!s.isOk()) d_.log.warn("cannot detach the scheduler that breached its SLO", {{"error", s}});
+    }
+    att->cleanup(c.a);
+  }
+  recordFailure(std::move(x), ExitAction::kBackoffRestart, what);
 }
 
 // ---- exits ----
@@ -535,11 +594,13 @@ void NodeEngine::clearCurrent() {
     if (t != 0) d_.clock.cancel(t);
   }
   current_.reset();
+  if (runq_) runq_->endEvaluation();
   dropAttachmentRecord();
 }
 
 void NodeEngine::shutdown(bool detach, std::function<void()> done) {
   shuttingDown_ = true;
+  if (runq_) runq_->stop();
   if (retryTimer_ != 0) d_.clock.cancel(retryTimer_);
   retryTimer_ = 0;
   if (!detach || !current_) {
@@ -567,6 +628,7 @@ void NodeEngine::reconcile() {
   if (shuttingDown_ || !desiredKnown_) return;
   status_.policy = desired_ ? desired_->policy : "";
   status_.revision = desired_ ? desired_->launch.revision : "";
+  syncRunqGuard();
 
   if (!desired_) {
     if (current_) {

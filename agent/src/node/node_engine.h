@@ -13,6 +13,7 @@
 #include "schedkit/common/random.h"
 #include "schedkit/os/filesystem.h"
 #include "schedkit/policy/types.h"
+#include "telemetry/runqlat_monitor.h"
 
 namespace schedkit::agent {
 
@@ -57,6 +58,7 @@ struct NodeEngineOptions {
   Duration exitReasonGrace = std::chrono::milliseconds(300);
   // SIGTERM → SIGKILL when stopping a process scheduler.
   Duration stopTimeout = std::chrono::seconds(10);
+  RunqLatencyMonitorOptions runqLatency;
 };
 
 struct NodeEngineDeps {
@@ -73,6 +75,10 @@ struct NodeEngineDeps {
   // kernel's kmsg timestamp is known.
   std::function<void(const policy::ExitRecord&)> onExit = nullptr;
   std::function<void(Duration)> onDetectLatency = nullptr;
+  // The run-queue latency probe for spec.health.runqueueLatency (null: the guard is never
+  // evaluated), and every read of it (metrics).
+  RunqLatencyProbe* runqProbe = nullptr;
+  std::function<void(const RunqLatencyReport&)> onRunqLatency = nullptr;
 };
 
 // The node loop (DESIGN.md §3): desired scheduler (from policy resolution) vs what the kernel
@@ -82,6 +88,7 @@ struct NodeEngineDeps {
 class NodeEngine {
  public:
   NodeEngine(NodeEngineDeps deps, NodeEngineOptions opts);
+  ~NodeEngine();
 
   // Probes the kernel, starts kernel events, re-adopts a scheduler a previous agent left running.
   Status start();
@@ -135,6 +142,8 @@ class NodeEngine {
   void onProcessExit(const std::string& id);
   bool isStaleDisable(const HostEvent& e);
   void onStartupTimeout();
+  void syncRunqGuard();
+  void onSloBreach(const RunqSloBreach& b);
   void adopt();
   Attacher* attacherFor(policy::SchedulerType t);
   bool opsMatches(const std::string& ops) const;
@@ -172,6 +181,7 @@ class NodeEngine {
   std::optional<policy::SchedulerNodeStateStatus> published_;
   std::string phaseReason_, phaseMessage_;
   std::uint64_t pendingLatencyUsec_ = 0;  // kmsg time of an exit not yet published
+  std::unique_ptr<RunqLatencyMonitor> runq_;  // with deps.runqProbe
 };
 
 

@@ -4,6 +4,7 @@
 
 #include "fakes/fake_kernel.h"
 #include "node/node_engine.h"
+#include "telemetry/runqlat_monitor.h"
 
 namespace schedkit::agent {
 namespace {
@@ -61,6 +62,47 @@ TEST(AgentMetricsTest, KernelCountersReadAtScrapeTime) {
   EXPECT_TRUE(has(text, "schedkit_sched_ext_enable_seq 1"));
   EXPECT_TRUE(has(text, "schedkit_sched_ext_nr_rejected 4"));
   EXPECT_TRUE(has(text, "schedkit_sched_ext_events{event=\"SCX_EV_SELECT_CPU_FALLBACK\"} 7"));
+}
+
+TEST(AgentMetricsTest, RunqueueLatencyHistogramP99AndBreach) {
+  SimClock clock;
+  FakeKernel kernel(clock);
+  FakeSchedExtHost host(kernel);
+  AgentMetrics m(host);
+  std::string text = m.render();
+  EXPECT_EQ(text.find("schedkit_runqueue_latency_seconds_count"), std::string::npos)
+      << "nothing before a policy sets the guard";
+
+  RunqLatencyReport r;
+  r.policy = "latency";
+  r.delta = RunqHistogram::empty();
+  r.delta.slots[3] = 5;   // [4, 8) µs
+  r.delta.slots[14] = 2;  // [8.192, 16.384) ms
+  r.delta.totalNs = 30'000'000;
+  r.p99 = std::chrono::milliseconds(12);
+  r.breached = true;
+  m.onRunqLatency(r);
+  m.onRunqLatency(r);
+  text = m.render();
+  EXPECT_TRUE(has(text, "schedkit_runqueue_latency_seconds_count 14")) << text;
+  EXPECT_TRUE(has(text, "schedkit_runqueue_latency_seconds_sum 0.06"));
+  EXPECT_TRUE(has(text, "schedkit_runqueue_latency_seconds_bucket{le=\"8e-06\"} 10"));
+  EXPECT_TRUE(has(text, "schedkit_runqueue_latency_seconds_bucket{le=\"+Inf\"} 14"));
+  EXPECT_TRUE(has(text, "schedkit_runqueue_latency_p99_seconds{policy=\"latency\"} 0.012"));
+  EXPECT_TRUE(has(text, "schedkit_runqueue_latency_slo_breached{policy=\"latency\"} 1"));
+
+  RunqLatencyReport bad;
+  bad.policy = "latency";
+  bad.error = "went backwards";
+  bad.errorReason = "malformed";
+  m.onRunqLatency(bad);
+  text = m.render();
+  EXPECT_TRUE(has(text, "schedkit_runqueue_latency_probe_errors_total{reason=\"malformed\"} 1")) << text;
+
+  m.onRunqLatency(RunqLatencyReport{});  // the guard is off
+  text = m.render();
+  EXPECT_EQ(text.find("schedkit_runqueue_latency_slo_breached{"), std::string::npos) << text;
+  EXPECT_EQ(text.find("schedkit_runqueue_latency_p99_seconds{"), std::string::npos);
 }
 
 }  // namespace

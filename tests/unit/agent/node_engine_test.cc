@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "fakes/fake_kernel.h"
+#include "fakes/fake_runqlat_probe.h"
 #include "fakes/fixed_random.h"
 #include "fakes/mem_filesystem.h"
 
@@ -33,6 +36,8 @@ class NodeEngineTest : public ::testing::Test {
                           published_.push_back(s);
                         },
                         [this](const NodeEventRecord& e) { events_.push_back(e); }};
+    deps.runqProbe = &runq_;
+    deps.onRunqLatency = [this](const RunqLatencyReport& r) { runqReports_.push_back(r); };
     NodeEngineOptions o;
     o.stateDir = "/var/lib/schedkit";
     return std::make_unique<NodeEngine>(std::move(deps), o);
@@ -79,6 +84,8 @@ class NodeEngineTest : public ::testing::Test {
   FakeAttacher proc_{kernel_, clock_, SchedulerType::kBinary};
   std::vector<policy::SchedulerNodeStateStatus> published_;
   std::vector<NodeEventRecord> events_;
+  FakeRunqLatencyProbe runq_;
+  std::vector<RunqLatencyReport> runqReports_;
   std::unique_ptr<NodeEngine> engine_;
 };
 
@@ -556,6 +563,167 @@ TEST_F(NodeEngineTest, BlockedDesiredKeepsTheCurrentSchedulerRunning) {
   settle();
   EXPECT_EQ(st().phase, NodePhase::kRunning);
   EXPECT_EQ(st().revision, "rev2");
+}
+
+// ---- spec.health.runqueueLatency: the SLO guard ----
+
+class NodeEngineSloTest : public NodeEngineTest {
+ protected:
+  DesiredScheduler guarded(SchedulerType type = SchedulerType::kBpfObject) {
+    auto d = desired("fifo", type);
+    d.health.runqueueLatency = policy::RunqueueLatencyGuard{5ms, 10s};
+    return d;
+  }
+  // Advances by `d` in read steps (2.5 s for a 10 s window), counting `perStep` latencies of
+  // `us` µs before each read.
+  void load(Duration d, std::uint64_t perStep, std::uint64_t us) {
+    for (Duration t{}; t < d; t += 2500ms) {
+      if (runq_.attached()) runq_.record(perStep, us);
+      clock_.advance(2500ms);
+    }
+  }
+};
+
+TEST_F(NodeEngineSloTest, NoGuardLoadsNoProbe) {
+  ASSERT_TRUE(engine_->start().isOk());
+  engine_->setDesired(desired("fifo"), {});
+  settle();
+  clock_.advance(1h);
+  EXPECT_EQ(st().phase, NodePhase::kRunning);
+  EXPECT_EQ(runq_.attaches, 0);
+  EXPECT_EQ(runq_.reads, 0);
+  EXPECT_TRUE(runqReports_.empty());
+}
+
+TEST_F(NodeEngineSloTest, BreachFailsTheSchedulerThenFailurePolicyApplies) {
+  ASSERT_TRUE(engine_->start().isOk());
+  auto d = guarded();
+  d.failure.maxRestarts = 1;
+  engine_->setDesired(d, {{"fifo", 1}});
+  settle();
+  ASSERT_EQ(st().phase, NodePhase::kRunning);
+  EXPECT_TRUE(runq_.attached());
+
+  load(7500ms, 1000, 20'000);  // three quarters of a window at 20 ms: not a full window yet
+  EXPECT_EQ(st().phase, NodePhase::kRunning);
+  load(2500ms, 1000, 20'000);
+  settle();
+  ASSERT_TRUE(st().lastExit.has_value());
+  EXPECT_EQ(st().lastExit->kindName, "SLO_BREACH");
+  EXPECT_EQ(st().lastExit->kind, 0);
+  EXPECT_NE(st().lastExit->reason.find("run-queue latency p99 "), std::string::npos) << st().lastExit->reason;
+  EXPECT_NE(st().lastExit->reason.find(" ms over 10s exceeded the SLO of 5 ms"), std::string::npos)
+      << st().lastExit->reason;
+  EXPECT_NE(st().lastExit->message.find("4000 wakeups"), std::string::npos) << st().lastExit->message;
+  EXPECT_EQ(st().phase, NodePhase::kRestarting);
+  EXPECT_EQ(bpf_.stops, 1) << "the engine detached it";
+  EXPECT_EQ(kernel_.state.state, EnableState::kDisabled);
+  EXPECT_FALSE(st().active.has_value());
+  EXPECT_EQ(countEvents("Restarting"), 1);
+  EXPECT_EQ(countEvents("Detached"), 0) << "a failure, not a detach";
+  ASSERT_FALSE(runqReports_.empty());
+  EXPECT_TRUE(std::any_of(runqReports_.begin(), runqReports_.end(),
+                          [](const RunqLatencyReport& r) { return r.breached; }));
+
+  // Backoff (5 s), then a fresh window for the new instance.
+  clock_.advance(5s);
+  ASSERT_EQ(st().phase, NodePhase::kRunning);
+  EXPECT_EQ(bpf_.starts, 2);
+  load(10s, 1000, 20'000);
+  settle();
+  EXPECT_EQ(st().phase, NodePhase::kFallenBack) << "maxRestarts 1: the second breach opens the circuit";
+  EXPECT_EQ(countEvents("FallenBack"), 1);
+  EXPECT_EQ(st().lastExit->kindName, "SLO_BREACH");
+  int starts = bpf_.starts;
+  load(1min, 1000, 20'000);  // the default scheduler is slow too: it is never "failed"
+  EXPECT_EQ(bpf_.starts, starts);
+  EXPECT_EQ(st().phase, NodePhase::kFallenBack);
+}
+
+TEST_F(NodeEngineSloTest, HealthySchedulerNeverTrips) {
+  ASSERT_TRUE(engine_->start().isOk());
+  engine_->setDesired(guarded(), {});
+  settle();
+  load(2min, 2000, 300);
+  EXPECT_EQ(st().phase, NodePhase::kRunning);
+  EXPECT_EQ(bpf_.starts, 1);
+  EXPECT_FALSE(st().lastExit.has_value());
+  ASSERT_FALSE(runqReports_.empty());
+  EXPECT_EQ(runqReports_.back().policy, "fifo");
+  EXPECT_FALSE(runqReports_.back().breached);
+  ASSERT_TRUE(runqReports_.back().p99.has_value());
+  EXPECT_LT(*runqReports_.back().p99, 1ms);
+}
+
+TEST_F(NodeEngineSloTest, OnlyTheEvaluatedInstanceCounts) {
+  ASSERT_TRUE(engine_->start().isOk());
+  engine_->setDesired(guarded(), {});
+  settle();
+  load(7500ms, 1000, 20'000);
+  kernel_.disable(ExitKind::kErrorStall, "runnable task stall");  // another failure first
+  settle();
+  ASSERT_EQ(st().phase, NodePhase::kRestarting);
+  clock_.advance(5s);
+  ASSERT_EQ(st().phase, NodePhase::kRunning);
+  load(7500ms, 1000, 20'000);  // the new instance has not had a full window yet
+  EXPECT_EQ(st().phase, NodePhase::kRunning);
+  EXPECT_EQ(st().lastExit->kindName, "ERROR_STALL");
+}
+
+TEST_F(NodeEngineSloTest, BinarySchedulerIsKilledOnBreach) {
+  ASSERT_TRUE(engine_->start().isOk());
+  engine_->setDesired(guarded(SchedulerType::kBinary), {});
+  clock_.advance(300ms);
+  ASSERT_EQ(st().phase, NodePhase::kRunning);
+  load(10s, 1000, 20'000);
+  clock_.advance(50ms);  // the process exits after the kill; the engine has moved on
+  EXPECT_EQ(st().lastExit->kindName, "SLO_BREACH");
+  EXPECT_EQ(proc_.kills, 1);
+  EXPECT_EQ(st().phase, NodePhase::kRestarting);
+  clock_.advance(5s);
+  clock_.advance(300ms);
+  EXPECT_EQ(st().phase, NodePhase::kRunning);
+  EXPECT_EQ(proc_.starts, 2);
+}
+
+TEST_F(NodeEngineSloTest, RemovingTheGuardDetachesTheProbe) {
+  ASSERT_TRUE(engine_->start().isOk());
+  engine_->setDesired(guarded(), {});
+  settle();
+  EXPECT_TRUE(runq_.attached());
+  auto d = desired("fifo");
+  d.generation = 2;
+  engine_->setDesired(d, {});
+  settle();
+  EXPECT_FALSE(runq_.attached());
+  EXPECT_EQ(st().phase, NodePhase::kRunning) << "same revision: the scheduler keeps running";
+  EXPECT_EQ(runqReports_.back().policy, "") << "the policy's series go away";
+  int reads = runq_.reads;
+  clock_.advance(1h);
+  EXPECT_EQ(runq_.reads, reads);
+}
+
+TEST_F(NodeEngineSloTest, ProbeThatCannotLoadLeavesTheSchedulerAlone) {
+  runq_.failAttach = true;
+  ASSERT_TRUE(engine_->start().isOk());
+  engine_->setDesired(guarded(), {});
+  settle();
+  clock_.advance(1min);
+  EXPECT_EQ(st().phase, NodePhase::kRunning);
+  EXPECT_FALSE(st().lastExit.has_value());
+  ASSERT_FALSE(runqReports_.empty());
+  EXPECT_EQ(runqReports_.back().errorReason, "attach");
+}
+
+TEST_F(NodeEngineSloTest, ShutdownDetachesTheProbe) {
+  ASSERT_TRUE(engine_->start().isOk());
+  engine_->setDesired(guarded(), {});
+  settle();
+  bool done = false;
+  engine_->shutdown(false, [&] { done = true; });
+  EXPECT_TRUE(done);
+  EXPECT_FALSE(runq_.attached());
+  EXPECT_EQ(kernel_.state.state, EnableState::kEnabled) << "the scheduler stays for the next agent";
 }
 
 }  // namespace
