@@ -5,11 +5,13 @@
 #include "testsched_error.skel.h"
 #include "testsched_fifo.skel.h"
 #include "testsched_initfail.skel.h"
+#include "testsched_slow.skel.h"
 #include "testsched_stall.skel.h"
 
 // The rodata knobs the VM tests set through the runner's --set exist under these names.
 _Static_assert(sizeof(((struct testsched_error *)0)->rodata->error_after) == 8, "error_after");
 _Static_assert(sizeof(((struct testsched_initfail *)0)->rodata->init_errno) == 4, "init_errno");
+_Static_assert(sizeof(((struct testsched_slow *)0)->rodata->slice_ms) == 8, "slice_ms");
 _Static_assert(sizeof(((struct testsched_fifo *)0)->data->uei) == sizeof(struct schedkit_exit_info),
                "uei");
 
