@@ -2,7 +2,10 @@
 # (tp_btf sched_wakeup/sched_switch), and
 #  1. slow_test (50 ms slices, no direct dispatch) under two busy loops breaks a 5 ms p99 SLO:
 #     each attempt ends in an SLO_BREACH exit, failurePolicy restarts it once, then FallenBack;
-#  2. the healthy fifo_test under the same guard and a light load does not trip within 40 s.
+#  2. the healthy fifo_test under the same window and a light load does not trip within 40 s.
+#     Its SLO is 20 ms, not 5: under qemu TCG (one host thread runs both vCPUs in turn) the
+#     p99 floor is the emulator's. Measured on 6.18 with this light load: the default scheduler
+#     2.9-3.9 ms, fifo_test 4.0-7.5 ms (it tripped a 5 ms SLO once); slow_test 75-115 ms.
 . /schedkit/tests/lib.sh
 . /schedkit/tests/agent_lib.sh
 
@@ -48,12 +51,15 @@ kill "$b1" "$b2"
 light() { while :; do sleep 0.05; done; }
 light & l1=$!
 remove_policy slow
-write_policy fifo "$TESTSCHED/fifo.bpf.o" "$guard
+write_policy fifo "$TESTSCHED/fifo.bpf.o" "  health: {runqueueLatency: {p99: 20ms, window: 10s}}
 $fp"
 wait_phase Running 30
 t1=$(uptime_s)
 sleep 40
-expect_eq "$(st .status.phase)" Running "phase after $(since "$t1") s"
+grep -E 'run-queue latency SLO breached|"run-queue latency"|run-queue latency p99' "$AGENT_LOG" | grep fifo | tail -5 | sed 's/^/  /'
+grep -E 'msg="run-queue latency"|run-queue latency node' "$AGENT_LOG" | tail -8 | sed 's/^/  /'
+phase_is Running || agent_fail "fifo_test under the guard: phase $(st .status.phase) after $(since "$t1") s: $(st .status.lastExit.reason)"
+ok "phase Running after $(since "$t1") s"
 expect_eq "$(st .status.policy)" fifo "policy"
 expect_eq "$(st .status.restarts)" 0 "restarts"
 expect_eq "$(count_enables fifo_test)" 1 "attaches of fifo_test"
