@@ -30,7 +30,8 @@ wait_host fallen-back 180
 scx_stats_server "$STATS" >/tmp/stats.log 2>&1 &
 srv=$!
 remove_policy stall
-write_policy fifo "$TESTSCHED/fifo.bpf.o"
+# A run-queue latency guard far above what TCG shows, so the probe reports and never trips.
+write_policy fifo "$TESTSCHED/fifo.bpf.o" "  health: {runqueueLatency: {p99: 2s, window: 10s}}"
 wait_phase Running 30
 wait_host running 240
 
