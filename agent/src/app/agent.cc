@@ -98,6 +98,7 @@ Status Agent::start() {
         [this](const std::vector<policy::SchedulerPolicy>& ps) {
           policies_ = ps;
           known_ = true;
+          if (d_.health) d_.health->setPoliciesKnown(true);
           recompute();
         },
         [](const Status&) {});
@@ -110,6 +111,7 @@ Status Agent::start() {
     policies_ = s.policies;
     nodeLabels_ = s.nodeLabels;
     known_ = true;
+    if (d_.health) d_.health->setPoliciesKnown(true);
     kubeWriter_->setNodeUid(s.nodeUid);
     eventSink_->setNodeUid(s.nodeUid);
     std::map<std::string, std::string> uids;

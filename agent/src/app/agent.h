@@ -10,6 +10,7 @@
 #include "app/options.h"
 #include "app/policy_source.h"
 #include "metrics/agent_metrics.h"
+#include "metrics/health.h"
 #include "node/node_engine.h"
 #include "schedkit/kube/client.h"
 #include "schedkit/kube/events.h"
@@ -39,6 +40,7 @@ struct AgentDeps {
   AgentMetrics* metrics = nullptr;
   grpcapi::EventHub* events = nullptr;  // the gRPC API's watchers
   RunqLatencyProbe* runqProbe = nullptr;  // null: spec.health.runqueueLatency is not evaluated
+  HealthState* health = nullptr;          // null: no probes; else told when policies are known
 };
 
 // The node agent: a policy source (files or the API server), the node engine, image

@@ -122,12 +122,23 @@ int runAgent(const AgentOptions& o) {
       return 1;
     }
   }
+  HealthState health;
+  std::unique_ptr<HealthServer> healthServer;
+  if (!o.healthAddress.empty()) {
+    auto hs = HealthServer::start(o.healthAddress, health, clock, log);
+    if (!hs.isOk()) {
+      log.error("cannot serve the health endpoints", {{"error", hs.status()}});
+      return 1;
+    }
+    healthServer = std::move(hs).value();
+  }
+  HealthBeat beat(clock, health);
   grpcapi::EventHub events(clock);
   // Loaded only while a policy sets spec.health.runqueueLatency.
   Logger runqLog = log.with({{"component", "runqlat"}});
   RunqLatencyProbePtr runqProbe = makeBpfRunqLatencyProbe(runqLog);
   Agent agent(AgentDeps{clock, random, loop, localFs, log, host, &bpf, &proc, &puller, secrets,
-                        kubeClient.get(), &metrics, &events, runqProbe.get()},
+                        kubeClient.get(), &metrics, &events, runqProbe.get(), &health},
               o);
   if (Status st = agent.start(); !st.isOk()) {
     log.error("cannot start", {{"error", st}});
@@ -171,6 +182,7 @@ int runAgent(const AgentOptions& o) {
     }
     if (stopping) return;
     stopping = true;
+    health.setShuttingDown();
     log.info("shutting down", {{"signal", signo}, {"detach", o.detachOnExit}});
     agent.shutdown(o.detachOnExit, [&] { loop.stop(); });
     // Never hang on a scheduler that will not go.

@@ -61,6 +61,11 @@ Result<AgentOptions> parseAgentOptions(int argc, char** argv) {
   app.add_option("--metrics-address", o.metricsAddress,
                  "Serve Prometheus metrics on HOST:PORT/metrics (empty: off)")
       ->capture_default_str();
+  app.add_option("--health-address", o.healthAddress,
+                 "Serve the probes' /livez (the node loop runs) and /readyz (and the policies are "
+                 "known) on HOST:PORT (empty: off). Loopback by default: the kubelet probes a "
+                 "hostNetwork pod from the host's network (httpGet host: 127.0.0.1)")
+      ->capture_default_str();
   app.add_option("--scx-stats-socket", o.scxStatsSocket,
                  "Where scx schedulers (scx_lavd, scx_rusty, ...) serve scx_stats, a host path; "
                  "at scrape time the running scheduler's stats become schedkit_scx_* metrics "

@@ -28,6 +28,7 @@ struct AgentOptions {
   std::vector<std::string> registryCas;         // HOST=CA_FILE
   std::string secretsDir;                      // standalone: DIR/<secret>/<key>
   std::string metricsAddress = "0.0.0.0:9477";  // Prometheus /metrics; "" turns it off
+  std::string healthAddress = "127.0.0.1:9479";  // /livez, /readyz for the kubelet; "" turns it off
   // The running scheduler's scx_stats socket (a host path), read at scrape time; "" turns it off.
   std::string scxStatsSocket = "/run/scx/root/stats";
   Duration scxStatsTimeout = std::chrono::seconds(1);

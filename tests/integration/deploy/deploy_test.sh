@@ -412,6 +412,7 @@ spec:
 EOF
   # Metrics off where the agent has them: nothing binds a fixed port in a test.
   if "$bin" --help 2>/dev/null | grep -- '--metrics-address' >/dev/null; then extra+=(--metrics-address ''); fi
+  if "$bin" --help 2>/dev/null | grep -- '--health-address' >/dev/null; then extra+=(--health-address ''); fi
   # As the DaemonSet runs it, but with a kubeconfig instead of the in-cluster token, and this
   # host's own / as the host root (no sched_ext here, so the node is Incompatible).
   NODE_NAME=deploy-it-agent "$bin" --kubeconfig "$kc" --namespace "$ns" --state-dir "$work/state" \
