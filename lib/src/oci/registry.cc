@@ -177,7 +177,8 @@ Status RegistryClient::performOnce(HostState& h, const Reference& repo, const st
           ex.status = head.status;
           ex.headers = head.headers;
           if (isRedirect(head.status) && ex.followRedirects) return false;
-          if (head.status >= 200 && head.status < 300 && !ex.onData) {
+          // A HEAD's Content-Length is the size of what a GET would send (a blob's), not a body.
+          if (head.status >= 200 && head.status < 300 && !ex.onData && ex.method != "HEAD") {
             if (auto cl = head.headers.get("content-length")) {
               char* end = nullptr;
               long long n = std::strtoll(cl->c_str(), &end, 10);

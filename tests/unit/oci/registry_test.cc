@@ -355,6 +355,27 @@ TEST_F(RegistryClientTest, CustomCaIsHandedToTheTransport) {
   EXPECT_EQ(tls[0].caFile, "/etc/schedkit/ca.crt");
 }
 
+// HEAD answers carry the blob's Content-Length: a blob above the buffered-body limit (1 MiB) that
+// is already in the registry is found, not refused as "larger than the limit".
+TEST_F(RegistryClientTest, PushOfALargeBlobThatIsThereAlreadyIsAHeadOnly) {
+  auto r = ref("reg.test/team/big:v1");
+  std::string layer(3 << 20, 'y');
+  Descriptor ld{std::string(media::kOciLayerGzip),
+                Digest::of(layer),
+                static_cast<std::int64_t>(layer.size()),
+                {},
+                {},
+                {}};
+  ASSERT_TRUE(client().pushBlob(r, ld, layer, none_).isOk());
+  auto has = client().hasBlob(r, ld.digest, none_);
+  ASSERT_TRUE(has.isOk()) << has.status().toString();
+  EXPECT_TRUE(*has);
+  int before = reg_.count("/blobs/uploads/");
+  Status again = client().pushBlob(r, ld, layer, none_);
+  EXPECT_TRUE(again.isOk()) << again.toString();
+  EXPECT_EQ(reg_.count("/blobs/uploads/"), before);
+}
+
 TEST_F(RegistryClientTest, PushesBlobsAndManifestsWithPushScopedTokens) {
   reg_.auth = FakeRegistry::Auth::kBearer;
   Keychain keys;
