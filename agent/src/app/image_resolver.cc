@@ -8,15 +8,16 @@
 
 namespace schedkit::agent {
 
-void applyPulledImage(const oci::PulledImage& img, const policy::SchedulerSpec& spec,
-                      DesiredScheduler& d) {
+void applyPulledImage(const oci::PulledImage& img, DesiredScheduler& d) {
   const oci::SchedulerArtifact& a = img.artifact;
   LaunchSpec& l = d.launch;
   l.rootfs = img.rootfs;
   l.path = a.path;
   l.type = a.type == oci::ArtifactType::kBpfObject ? policy::SchedulerType::kBpfObject
                                                    : policy::SchedulerType::kBinary;
-  l.expectedOps = !spec.opsName.empty() ? spec.opsName : a.opsName;
+  // computeDesired() sets the spec's opsName only when the revision runs the spec's scheduler
+  // (not a stable revision's other image): otherwise the image's own label says.
+  if (l.expectedOps.empty()) l.expectedOps = a.opsName;
   if (l.args.empty()) l.args = a.args;  // the image's defaults, unless the policy says otherwise
   l.image = img.pinnedReference();
   d.minKernel = a.kernelMin;
@@ -33,7 +34,7 @@ DesiredScheduler ImageResolver::resolve(DesiredScheduler d, const policy::Schedu
   const Entry& e = it->second;
   switch (e.state) {
     case Entry::State::kReady:
-      applyPulledImage(e.image, spec, d);
+      applyPulledImage(e.image, d);
       break;
     case Entry::State::kPulling:
       d.blockedReason = "Pulling";

@@ -58,8 +58,7 @@ class ImageResolver {
   std::map<std::string, Entry> entries_;  // by revision + image: one pull per revision
 };
 
-// The same fill-in, exposed for tests: image + policy → launch spec.
-void applyPulledImage(const oci::PulledImage& img, const policy::SchedulerSpec& spec,
-                      DesiredScheduler& d);
+// The same fill-in, exposed for tests: a pulled image → the launch spec computeDesired() made.
+void applyPulledImage(const oci::PulledImage& img, DesiredScheduler& d);
 
 }  // namespace schedkit::agent

@@ -34,10 +34,17 @@ DesiredResult computeDesired(const std::vector<policy::SchedulerPolicy>& policie
   l.args = rev->spec.args;
   l.env = rev->spec.env;
   l.mode = rev->spec.mode;
-  l.expectedOps = p.spec.scheduler.opsName;
+  // The spec's type and ops name describe the current revision. A stable one (held back by a
+  // rollout, or rolled back to) records neither: when it names another scheduler than the spec
+  // does, its type comes from its own path and its ops name is not checked. Taking the spec's
+  // would, after a rollback from a binary to a BPF object, run the object as a program.
+  const bool sameScheduler = rev->current || (rev->spec.hostPath == p.spec.scheduler.hostPath &&
+                                              rev->spec.image == p.spec.scheduler.image);
+  if (sameScheduler) l.expectedOps = p.spec.scheduler.opsName;
   if (!rev->spec.hostPath.empty()) {
     l.path = rev->spec.hostPath;
-    policy::SchedulerSpec s = p.spec.scheduler;
+    policy::SchedulerSpec s;
+    if (sameScheduler) s = p.spec.scheduler;
     s.hostPath = rev->spec.hostPath;
     l.type = s.effectiveType();
   } else {
