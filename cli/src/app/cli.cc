@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "app/output.h"
+#include "image/assemble.h"
 #include "image/fetch.h"
 #include "image/push.h"
 #include "node/node_command.h"
@@ -25,6 +26,8 @@ Examples:
       --version 1.0 --kernel-min 6.12 --output-layout ./simple-oci:1.0
   schedkitctl image build --type binary --file /usr/bin/scx_lavd --name lavd --with-libs \
       --output-layout ./lavd-oci:1.0
+  schedkitctl image assemble --binary ./schedkit-operator --file /etc/passwd:/etc/passwd \
+      --entrypoint /usr/bin/schedkit-operator --output-layout ./operator-oci:0.1.0
   schedkitctl image push ./simple-oci:1.0 registry.example.com/scx/simple:1.0
   schedkitctl image inspect registry.example.com/scx/simple:1.0 --verify-key cosign.pub
   schedkitctl image pull registry.example.com/scx/simple:1.0 --cache /tmp/schedkit-images
@@ -99,6 +102,11 @@ class Runner {
       for (const auto& n : r->notes) err_ << "note: " << n << "\n";
     }
     return finish(r);
+  }
+
+  int assemble(const AssembleOptions& o) {
+    if (auto f = checkAssembleFlags(o); !f.isOk()) return fail(f.status(), kExitUsage);
+    return finish(assembleImage(o));
   }
 
   int push(const std::string& src, const std::string& dest, const RegistryFlags& f) {
@@ -250,6 +258,9 @@ int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
                    "missing, other tags kept")
       ->required();
 
+  AssembleOptions ao;
+  CLI::App* assemble = addAssembleCommand(image, ao);
+
   // push
   std::string pushSrc, pushDest;
   RegistryFlags pushReg;
@@ -333,6 +344,7 @@ int runCli(const std::vector<std::string>& args, std::ostream& out, std::ostream
   }
   Runner r(out, err, deps, common);
   if (build->parsed()) return r.build(bo);
+  if (assemble->parsed()) return r.assemble(ao);
   if (push->parsed()) return r.push(pushSrc, pushDest, pushReg);
   if (inspect->parsed()) return r.inspect(insImage, insPlatform, insKey, insCache, insReg);
   if (pull->parsed())

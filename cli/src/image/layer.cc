@@ -78,10 +78,14 @@ Result<BuiltLayer> buildLayer(const std::vector<LayerEntry>& entries) {
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const LayerEntry& e = entries[i];
     SK_ASSIGN_OR_RETURN(std::vector<std::string> parts, splitLayerPath(e.path));
+    if (e.directory && !e.symlinkTarget.empty()) {
+      return invalidArgument("layer: " + e.path + " cannot be a directory and a symlink");
+    }
     for (std::size_t n = 1; n < parts.size(); ++n) {
       std::vector<std::string> dir(parts.begin(), parts.begin() + static_cast<long>(n));
       auto [it, inserted] = tree.emplace(dir, -1);
-      if (!inserted && it->second >= 0) {
+      if (!inserted && it->second >= 0 &&
+          !entries[static_cast<std::size_t>(it->second)].directory) {
         return invalidArgument("layer: " + entries[static_cast<std::size_t>(it->second)].path +
                                " is a file, but " + e.path + " needs it to be a directory");
       }
@@ -89,10 +93,16 @@ Result<BuiltLayer> buildLayer(const std::vector<LayerEntry>& entries) {
     auto [it, inserted] = tree.emplace(parts, static_cast<int>(i));
     if (!inserted) {
       if (it->second < 0) {
+        // A directory entry gives the mode of a directory other entries imply.
+        if (e.directory) {
+          it->second = static_cast<int>(i);
+          continue;
+        }
         return invalidArgument("layer: " + e.path + " is a directory of another entry");
       }
       return invalidArgument("layer: two entries for " + e.path);
     }
+    if (e.directory) continue;
     if (e.symlinkTarget.empty()) {
       if (e.content.size() > static_cast<std::size_t>(kMaxLayerBytes)) {
         return invalidArgument(e.path + " is over 2 GiB; a scheduler should be far smaller");
@@ -135,6 +145,10 @@ Result<BuiltLayer> buildLayer(const std::vector<LayerEntry>& entries) {
       continue;
     }
     const LayerEntry& e = entries[static_cast<std::size_t>(index)];
+    if (e.directory) {
+      SK_RETURN_IF_ERROR(header(rel + "/", AE_IFDIR, e.mode & 07777, 0, {}));
+      continue;
+    }
     if (!e.symlinkTarget.empty()) {
       SK_RETURN_IF_ERROR(header(rel, AE_IFLNK, 0777, 0, e.symlinkTarget));
       continue;

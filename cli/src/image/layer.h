@@ -18,15 +18,17 @@ struct BuiltLayer {
   std::int64_t tarSize = 0;
 };
 
-// A file or symlink to put in a layer.
+// A file, symlink or directory to put in a layer.
 struct LayerEntry {
   std::string path;           // absolute, normalised ("/usr/bin/x")
   std::string_view content;   // a regular file's bytes; not copied, must outlive buildLayer()
-  unsigned mode = 0644;       // a regular file's permission bits
+  unsigned mode = 0644;       // a regular file's (or a directory's) permission bits
   std::string symlinkTarget;  // non-empty: a symlink to this (content and mode unused)
+  bool directory = false;     // a directory with `mode` (e.g. /tmp 01777); content unused
 };
 
-// A layer holding `entries` and an entry for each parent directory (mode 0755). Deterministic:
+// A layer holding `entries` and an entry for each parent directory (mode 0755, unless an entry
+// for that directory gives its mode). Deterministic:
 // entries sorted by path component (so parents come first; the order `entries` come in does not
 // matter), mtime 0, uid/gid 0, no user or group names, no pax timestamps, symlinks mode 0777,
 // gzip header without a timestamp or file name. The same entries give the same bytes with the
