@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Stops the kube-apiserver and etcd that hack/testenv/up.sh started (SIGTERM, wait, then SIGKILL).
+# Stops what hack/testenv/up.sh started (SIGTERM, wait, then SIGKILL): kube-scheduler and
+# kube-controller-manager (--controllers), kube-apiserver and etcd.
 #   hack/testenv/down.sh [--dir DIR] [--purge]
 # Keeps DIR (etcd data, PKI, kubeconfigs, logs) so up.sh can start again where it stopped;
 # --purge removes DIR as well. Quiet and successful when nothing is running.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-usage() { sed -n '2,5s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,6s/^# \{0,1\}//p' "$0"; }
 dir=$TESTENV_DIR_DEFAULT purge=
 while [ $# -gt 0 ]; do
   case $1 in
@@ -20,6 +21,8 @@ done
 [ -d "$dir" ] || exit 0
 dir=$(cd "$dir" && pwd)
 
+proc_stop_recorded "$dir" KUBE_SCHEDULER_BIN kube-scheduler kube-scheduler 20
+proc_stop_recorded "$dir" KUBE_CONTROLLER_MANAGER_BIN kube-controller-manager kube-controller-manager 20
 proc_stop_recorded "$dir" KUBE_APISERVER_BIN kube-apiserver kube-apiserver 30
 proc_stop_recorded "$dir" ETCD_BIN_PATH etcd etcd 20
 

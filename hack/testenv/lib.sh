@@ -288,7 +288,66 @@ testenv_write_env() {
     ETCD_CLIENT_PORT="$ETCD_CLIENT_PORT" \
     ETCD_PEER_PORT="$ETCD_PEER_PORT" \
     ETCD_PID="$(cat "$dir/run/etcd.pid" 2>/dev/null || true)" \
-    ETCD_LOG="$dir/logs/etcd.log"
+    ETCD_LOG="$dir/logs/etcd.log" \
+    KUBE_CONTROLLER_MANAGER_BIN="${KUBE_CONTROLLER_MANAGER_BIN:-}" \
+    CONTROLLER_MANAGER_PORT="${CONTROLLER_MANAGER_PORT:-}" \
+    CONTROLLER_MANAGER_LOG="${KUBE_CONTROLLER_MANAGER_BIN:+$dir/logs/kube-controller-manager.log}" \
+    KUBE_SCHEDULER_BIN="${KUBE_SCHEDULER_BIN:-}" \
+    SCHEDULER_PORT="${SCHEDULER_PORT:-}" \
+    SCHEDULER_LOG="${KUBE_SCHEDULER_BIN:+$dir/logs/kube-scheduler.log}" \
+    KUBE_BIN_DIR="${KUBE_BIN_DIR:-}"
+}
+
+# --- controllers (up.sh --controllers) -------------------------------------------------------------
+# kube-controller-manager and kube-scheduler against DIR's kube-apiserver, with client certificates
+# from DIR's PKI for the identities the bootstrap RBAC policy grants their permissions to.
+
+# testenv_controller_kubeconfigs DIR: DIR/pki/{kube-controller-manager,kube-scheduler}.{crt,key} and
+# DIR/run/<name>.kubeconfig for each.
+testenv_controller_kubeconfigs() {
+  local dir=$1 pki=$1/pki name
+  for name in kube-controller-manager kube-scheduler; do
+    pki_cert "$pki" "$name" client "/CN=system:$name"
+    testenv_kubeconfig "$dir/run/$name.kubeconfig" "$APISERVER_URL" "$pki/ca.crt" "system:$name" \
+      --cert "$pki/$name.crt" "$pki/$name.key"
+  done
+}
+
+# Starts kube-controller-manager for DIR (KUBE_CONTROLLER_MANAGER_BIN, CONTROLLER_MANAGER_PORT).
+# Service-account tokens are signed with the apiserver's key (--service-account-private-key-file)
+# and each controller acts as its own service account; the root-ca-cert publisher puts the test CA
+# into every namespace's kube-root-ca.crt, which projected service-account volumes mount.
+testenv_controller_manager_start() {
+  local dir=$1 pki=$1/pki kc=$1/run/kube-controller-manager.kubeconfig
+  proc_start "$dir/run/kube-controller-manager.pid" "$dir/logs/kube-controller-manager.log" \
+    "$KUBE_CONTROLLER_MANAGER_BIN" \
+    --kubeconfig="$kc" \
+    --bind-address=127.0.0.1 --secure-port="$CONTROLLER_MANAGER_PORT" \
+    --cert-dir="$dir/run/kube-controller-manager-certs" \
+    --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
+    --use-service-account-credentials=true \
+    --service-cluster-ip-range=10.96.0.0/16 \
+    --leader-elect=false --profiling=false --v=1
+}
+
+testenv_scheduler_start() {
+  local dir=$1 kc=$1/run/kube-scheduler.kubeconfig
+  proc_start "$dir/run/kube-scheduler.pid" "$dir/logs/kube-scheduler.log" "$KUBE_SCHEDULER_BIN" \
+    --kubeconfig="$kc" \
+    --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" \
+    --cert-dir="$dir/run/kube-scheduler-certs" \
+    --leader-elect=false --profiling=false --v=1
+}
+
+# testenv_healthz_wait DIR NAME BIN PORT: waits until NAME answers /healthz on 127.0.0.1:PORT
+# (self-signed serving certificate; /healthz needs no credentials). The controllers get no
+# --authentication/--authorization-kubeconfig: their port serves only the health paths, and
+# without an apiserver --requestheader-client-ca-file the delegated authentication would log an
+# error every few seconds.
+testenv_healthz_wait() {
+  local dir=$1 name=$2
+  wait_for "${TESTENV_READY_TIMEOUT:-180}" "$name" "$dir/run/$name.pid" "$3" "$dir" "$dir/logs/$name.log" \
+    sh -c "curl -fsSk -m 5 'https://127.0.0.1:$4/healthz' | grep -qx ok"
 }
 
 # testenv_kubeconfig OUT SERVER CA USER (--cert CRT KEY | --token TOKEN): a self-contained kubeconfig.

@@ -1,29 +1,31 @@
 #!/usr/bin/env bash
 # End-to-end check of hack/testenv: brings everything up in a temporary directory, exercises it
 # with kubectl, curl and skopeo, tears it down, and prints timings and "N passed, N failed".
-#   hack/testenv/selftest.sh [--keep] [--skip-registry] [--skip-apiserver]
+#   hack/testenv/selftest.sh [--keep] [--skip-registry] [--skip-apiserver] [--skip-controllers]
 # --keep leaves the temporary directory (and stops nothing on failure) for a look.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib.sh"
 trap - ERR
 
-keep= do_registry=1 do_apiserver=1 build_s= up_s= restart_s= warm_s=
+keep= do_registry=1 do_apiserver=1 do_controllers=1 build_s= up_s= restart_s= warm_s= ctl_s=
 for a in "$@"; do
   case $a in
     --keep) keep=1 ;;
     --skip-registry) do_registry= ;;
     --skip-apiserver) do_apiserver= ;;
+    --skip-controllers) do_controllers= ;;
     -h | --help) sed -n '2,5s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) die "unknown argument '$a'" ;;
   esac
 done
 
 t=$(mktemp -d "${TMPDIR:-/tmp}/schedkit-testenv-selftest.XXXXXX")
-env_dir=$t/env reg_dir=$t/registry
+env_dir=$t/env reg_dir=$t/registry ctl_dir=$t/controllers
 cleanup() {
   if [ -n "$keep" ]; then echo "# kept $t" >&2; return; fi
   "$here/down.sh" --dir "$env_dir" --purge >/dev/null 2>&1 || true
+  "$here/down.sh" --dir "$ctl_dir" --purge >/dev/null 2>&1 || true
   "$here/registry-down.sh" --dir "$reg_dir" --purge >/dev/null 2>&1 || true
   rm -rf "$t"
 }
@@ -170,6 +172,46 @@ EOF
   check "down.sh --purge removes the dir" sh -c "'$here/down.sh' --dir '$env_dir' --purge && [ ! -e '$env_dir' ]"
 fi
 
+if [ -n "$do_controllers" ]; then
+  # --- up.sh --controllers: kube-controller-manager and kube-scheduler, in a dir of their own ------
+  if timed ctl_s "$here/up.sh" --dir "$ctl_dir" --no-crds --controllers; then
+    ok "up.sh --controllers (fresh dir) in ${ctl_s}s"
+    (
+      # shellcheck disable=SC1091
+      . "$ctl_dir/env"
+      k() { kubectl --request-timeout=30s "$@"; }  # KUBECONFIG: the env file exports it
+      until_ok() { local i; for i in $(seq 1 60); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done; return 1; }
+      export -f k until_ok
+      check "controller-manager /healthz on 127.0.0.1:$CONTROLLER_MANAGER_PORT" \
+        sh -c "curl -fsSk https://127.0.0.1:$CONTROLLER_MANAGER_PORT/healthz | grep -qx ok"
+      check "scheduler /healthz on 127.0.0.1:$SCHEDULER_PORT" \
+        sh -c "curl -fsSk https://127.0.0.1:$SCHEDULER_PORT/healthz | grep -qx ok"
+      check "serviceaccount controller: default/default exists" until_ok k -n default get sa default
+      check "root-ca-cert publisher: kube-root-ca.crt holds the test CA" until_ok bash -c \
+        "k -n default get cm kube-root-ca.crt -o jsonpath='{.data.ca\.crt}' | cmp -s - '$ctl_dir/pki/ca.crt'"
+      check "controllers act as their own service accounts (--use-service-account-credentials)" \
+        until_ok k -n kube-system get sa replicaset-controller
+      # (bash -c below: k and until_ok are exported bash functions)
+      k create deployment selftest --image=registry.invalid/none:1 >/dev/null
+      check "deployment → replicaset → pod" until_ok bash -c \
+        "k get pods -l app=selftest -o name | grep -q ."
+      check "scheduler: the pod is unschedulable (no nodes)" until_ok bash -c \
+        "k get pods -l app=selftest -o jsonpath='{.items[0].status.conditions[?(@.type==\"PodScheduled\")].reason}' | grep -qx Unschedulable"
+      k delete deployment selftest --wait=false >/dev/null
+      check "garbage collector: deleting the deployment removes its pods" until_ok bash -c \
+        "[ -z \"\$(k get pods,rs -l app=selftest -o name)\" ]"
+      kcm=$(cat "$ctl_dir/run/kube-controller-manager.pid") sched=$(cat "$ctl_dir/run/kube-scheduler.pid")
+      check "down.sh stops the controllers too" "$here/down.sh" --dir "$ctl_dir" --purge
+      check "no controller process left" eval "pid_gone $kcm && pid_gone $sched"
+      echo "pass=$pass fail=$fail" >"$t/ctl.counts"
+    )
+    # The checks ran in a subshell (for the env): carry its counts back.
+    if [ -s "$t/ctl.counts" ]; then . "$t/ctl.counts"; else bad "controller checks did not finish"; fi
+  else
+    bad "up.sh --controllers"
+  fi
+fi
+
 if [ -n "$do_registry" ]; then
   # --- registry --------------------------------------------------------------------------------------
   img=$t/oci
@@ -205,6 +247,6 @@ if [ -n "$do_registry" ]; then
   check "registry-down.sh --purge" sh -c "'$here/registry-down.sh' --dir '$reg_dir' --purge && [ ! -e '$reg_dir' ]"
 fi
 
-echo "# timings: kube-apiserver build (cached now) ${build_s:-n/a}s; up fresh ${up_s:-n/a}s; restart ${restart_s:-n/a}s; up warm ${warm_s:-n/a}s"
+echo "# timings: kube-apiserver build (cached now) ${build_s:-n/a}s; up fresh ${up_s:-n/a}s; restart ${restart_s:-n/a}s; up warm ${warm_s:-n/a}s; up --controllers ${ctl_s:-n/a}s"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
