@@ -70,3 +70,20 @@ schedkit-operator
 {{- define "schedkit.registryCaConfigMap" -}}
 schedkit-agent-registry-cas
 {{- end }}
+
+{{/*
+KUBERNETES_SERVICE_HOST/PORT for the agent and the operator (kubernetesService): an env entry of
+the container's own wins over the kubelet's, so the in-cluster configuration uses this address.
+*/}}
+{{- define "schedkit.kubernetesServiceEnv" -}}
+{{- with .Values.kubernetesService }}
+{{- if .host }}
+- name: KUBERNETES_SERVICE_HOST
+  value: {{ .host | quote }}
+{{- end }}
+{{- if .port }}
+- name: KUBERNETES_SERVICE_PORT
+  value: {{ .port | toString | quote }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -119,8 +119,10 @@ $(cat "$work/diff")"
          and index("--insecure-registry=registry.lab:5000") != null
          and index("--registry-ca=registry.internal:5000=/etc/schedkit/registry-ca/ca-0.crt") != null
          and index("--exit-reason-grace-ms=500") != null
-         and (index("--metrics-address") as $i | $i != null and .[$i + 1] == ""))
-    and ($c.ports == null)
+         and (index("--metrics-address") as $i | $i != null and .[$i + 1] == "")
+         and (index("--health-address") as $i | $i != null and .[$i + 1] == "")
+         and index("--detach-on-exit") != null)
+    and ($c.ports == null) and $c.livenessProbe == null and $c.readinessProbe == null
     and ($c.resources.limits.cpu == null and $c.resources.limits.memory == "1Gi")
     and ($c.env | any(.name == "SCHEDKIT_EXAMPLE"))
     and ($c.volumeMounts | any(.name == "registry-cas" and .mountPath == "/etc/schedkit/registry-ca"))
